@@ -1,0 +1,53 @@
+# Every target does its own set-up: a fresh clone needs only `make hello` or `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: venv hello test test-unit test-cluster test-e2e lint crd cluster-up cluster-down cluster-status clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[operator,trainer,dev]"
+	@rm -f $(VENV)/.installed-* && touch $@
+
+## The main job: train the bundled hello-world on this machine.
+hello: venv
+	$(VENV)/bin/speedrun run examples/hello-world-cpu.yaml
+
+## Every tier: lint, types, unit, cluster, e2e.
+test: venv lint
+	$(PY) -m pytest -m "unit or cluster or e2e" tests
+
+test-unit: venv
+	$(PY) -m pytest -m unit tests
+
+test-cluster: venv
+	$(PY) -m pytest -m cluster tests
+
+test-e2e: venv
+	$(PY) -m pytest -m e2e tests
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy operator trainer tests bench
+
+## Regenerate crds/ and the chart's copy from the pydantic models.
+crd: venv
+	$(VENV)/bin/speedrun crd --write
+
+cluster-up: venv
+	PYTHONPATH=tests $(PY) -m harness up
+
+cluster-down: venv
+	PYTHONPATH=tests $(PY) -m harness down
+
+cluster-status: venv
+	PYTHONPATH=tests $(PY) -m harness status
+
+clean:
+	rm -rf $(VENV) speedrun-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""SpeedrunJobSpec: everything a Marin speedrun config holds, plus the knobs of a Kubernetes job."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from speedrun_operator.api.base import ApiModel, DnsName, LabelValue, ShortText, Text, Url
+from speedrun_operator.api.dataset import DatasetSpec
+from speedrun_operator.api.model import ModelSpec
+from speedrun_operator.api.refs import EnvVar, SecretKeyRef, Toleration
+from speedrun_operator.api.resources import ResourcesSpec
+from speedrun_operator.api.train import TrainSpec
+from speedrun_operator.api.urls import check_url
+
+LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=316)]
+
+
+class Author(ApiModel):
+    """Who gets credit on the leaderboard."""
+
+    name: ShortText = Field(description="Author's name.")
+    affiliation: ShortText | None = Field(default=None, description="Organisation, if any.")
+    url: Url | None = Field(default=None, description="Homepage or profile URL.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+
+class TrackingSpec(ApiModel):
+    """Weights & Biases logging. Without an API key the run logs offline into the output folder."""
+
+    entity: ShortText | None = Field(default=None, description="W&B entity (user or team).")
+    project: ShortText = Field(default="marin-speedrun", description="W&B project. Default: marin-speedrun.")
+    api_key_secret: SecretKeyRef | None = Field(default=None, description="Secret key holding WANDB_API_KEY.")
+    tags: list[ShortText] = Field(default_factory=list, max_length=32, description="Extra W&B tags.")
+    mode: Literal["online", "offline", "disabled"] | None = Field(
+        default=None, description="Force a W&B mode. Default: online with a key, offline without."
+    )
+
+
+class SpeedrunJobSpec(ApiModel):
+    """A Marin speedrun: who, what model, how to train it, on what hardware, and where results go."""
+
+    author: Author = Field(description="Who ran it.")
+    description: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
+        description="About one sentence: what this run tries."
+    )
+    model: ModelSpec = Field(description="The Llama model to train.")
+    train: TrainSpec = Field(description="Optimiser, schedule and evaluation cadence.")
+    resources: ResourcesSpec = Field(description="The hardware: GPUs, TPU slices, or the CPU for local runs.")
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec, description="Training and validation data.")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Weights & Biases settings.")
+    output: Url | None = Field(
+        default=None,
+        description="Where results and checkpoints go: gs://, s3://, file:// or a path. Results land in "
+        "<output>/<job>/speedrun_results.json. Default: the operator's configured prefix, or "
+        "./speedrun-output locally.",
+    )
+    image: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        default=None, description="Trainer image. Default: the operator's configured image."
+    )
+    suspend: bool = Field(default=False, description="Suspend the run (tears its Ray cluster down) or resume it.")
+    active_deadline_seconds: int | None = Field(
+        default=None, ge=1, description="Fail the run when it takes longer than this, in seconds."
+    )
+    backoff_limit: int = Field(
+        default=2, ge=0, le=100, description="Retries on a new Ray cluster after a failure (resuming). Default: 2."
+    )
+    ttl_seconds_after_finished: int = Field(
+        default=600, ge=0, description="Keep the finished Ray job this long for its logs. Default: 600."
+    )
+    queue_name: LabelValue | None = Field(default=None, description="Kueue LocalQueue to admit the run through.")
+    priority_class_name: DnsName | None = Field(default=None, description="PriorityClass of the run's pods.")
+    service_account_name: DnsName | None = Field(
+        default=None, description="ServiceAccount of the run's pods (Workload Identity). Default: the chart's."
+    )
+    node_selector: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=32, description="Extra node labels the run's pods require."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=32, description="Extra tolerations for the run's pods."
+    )
+    env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Extra environment variables.")
+    hf_token_secret: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding a Hugging Face token (HF_TOKEN), for gated data."
+    )
+    notes: Text | None = Field(default=None, description="Free-form notes kept with the results.")
+
+    @field_validator("output")
+    @classmethod
+    def _writable_output(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, writable=True)

@@ -1,0 +1,108 @@
+"""SpeedrunJobStatus: the story of a run as ``kubectl get``/``describe``/``wait`` tell it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from speedrun_operator.api.base import ApiModel, ShortText, Text, Url
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    QUEUED = "Queued"
+    PROVISIONING = "Provisioning"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    ACCEPTED = "Accepted"
+    CLUSTER_READY = "ClusterReady"
+    RUNNING = "Running"
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+    RESULTS_PUBLISHED = "ResultsPublished"
+    SPEC_DRIFT = "SpecDrift"
+
+
+class Condition(ApiModel):
+    """A condition in the Kubernetes API conventions."""
+
+    type: ShortText = Field(description="Condition type, e.g. Accepted, Running, Complete, Failed.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: ShortText = Field(description="One CamelCase word a program can match on.")
+    message: Text = Field(default="", description="What happened and what to do about it.")
+    last_transition_time: ShortText = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, description="The spec generation this reflects.")
+
+
+class RunInfo(ApiModel):
+    """What the run will cost, computed from the spec exactly as Marin does."""
+
+    parameters: int = Field(description="Trainable parameters (Levanter total_trainable_params).")
+    parameters_display: ShortText = Field(description="Parameters, human readable (e.g. 22.8M).")
+    vocab_size: int = Field(description="Tokenizer vocabulary size used for the counts.")
+    flops_per_token: float = Field(description="Forward FLOPs per token (Levanter lm_flops_per_token).")
+    total_tokens: int = Field(description="Tokens over the whole run: sequences x seqLen.")
+    model_flops: float = Field(description="3 x flopsPerToken x totalTokens (forward + backward).")
+    device_type: ShortText = Field(description="GPU or TPU type, or cpu.")
+    num_chips: int = Field(description="Accelerator chips in the run.")
+    peak_flops_per_chip: float = Field(description="Peak bf16 FLOP/s of one chip.")
+    peak_flops: float = Field(description="Peak bf16 FLOP/s of all chips together.")
+    estimated_seconds_at_50pct_mfu: float = Field(description="Rough training time if it reached 50% MFU.")
+
+
+class Progress(ApiModel):
+    """Training progress, as the trainer reports it (every few seconds at most)."""
+
+    step: int = Field(description="Last completed step.")
+    total_steps: int = Field(description="Steps in the run.")
+    display: ShortText = Field(description="step/total (percent), for kubectl get.")
+    loss: float | None = Field(default=None, description="Training loss at that step.")
+    tokens_per_second: float | None = Field(default=None, description="Recent training throughput.")
+    mfu: float | None = Field(default=None, description="Recent model FLOPs utilisation, percent.")
+    eta_seconds: float | None = Field(default=None, description="Estimated seconds to the end of training.")
+    updated_at: ShortText = Field(description="When the trainer sent this (RFC 3339).")
+
+
+class Results(ApiModel):
+    """The run's outcome, as written to speedrun_results.json."""
+
+    eval_bpb: float | None = Field(default=None, description="Eval bits per byte on evalSet (the leaderboard metric).")
+    eval_set: ShortText | None = Field(default=None, description="Which validation set evalBpb comes from.")
+    training_time: float = Field(description="Seconds of training steps (sum of per-step durations).")
+    training_hardware_flops: float = Field(description="trainingTime x chips x peak FLOP/s.")
+    model_flops: float = Field(description="Model FLOPs of the run.")
+    total_tokens: int = Field(description="Tokens trained on.")
+    mfu: float | None = Field(default=None, description="modelFlops / trainingHardwareFlops, percent.")
+    results_url: Url = Field(description="Where speedrun_results.json is.")
+    wandb_run_link: Url | None = Field(default=None, description="The W&B run, if logged online.")
+    run_completion_timestamp: ShortText = Field(description="When training finished (UTC).")
+
+
+class SpeedrunJobStatus(ApiModel):
+    """Observed state, written by the operator and the trainer. Never edit by hand."""
+
+    model_config = ApiModel.model_config | {"frozen": False}
+
+    phase: Phase = Field(default=Phase.PENDING, description="Pending, Queued, Provisioning, Running, "
+                         "Suspended, Succeeded or Failed.")
+    reason: ShortText | None = Field(default=None, description="Why the run is in this phase (CamelCase).")
+    message: Text | None = Field(default=None, description="Human-readable detail for the phase.")
+    observed_generation: int | None = Field(default=None, description="The spec generation last acted on.")
+    conditions: list[Condition] = Field(default_factory=list, max_length=16, description="Conditions.")
+    accelerator: ShortText | None = Field(default=None, description="e.g. 1xA100, v4-8, 2xv4-16.")
+    run_info: RunInfo | None = Field(default=None, description="Parameters, tokens and FLOPs of the run.")
+    ray_job_name: ShortText | None = Field(default=None, description="The KubeRay RayJob running this.")
+    ray_cluster_name: ShortText | None = Field(default=None, description="Its current RayCluster.")
+    dashboard_url: Url | None = Field(default=None, description="Ray dashboard of the current cluster.")
+    attempts: int | None = Field(default=None, description="Ray clusters started so far (1 + retries).")
+    start_time: ShortText | None = Field(default=None, description="When the run started (RFC 3339).")
+    completion_time: ShortText | None = Field(default=None, description="When it succeeded or failed.")
+    progress: Progress | None = Field(default=None, description="Training progress from the trainer.")
+    results: Results | None = Field(default=None, description="Results, once published.")

@@ -1,0 +1,34 @@
+"""URL checks for data and output locations (anything fsspec opens, or a plain path)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+BUCKET_SCHEMES = frozenset({"gs", "gcs", "s3", "az", "abfs", "abfss"})
+WRITABLE_SCHEMES = BUCKET_SCHEMES | {"file", "memory"}
+READABLE_SCHEMES = WRITABLE_SCHEMES | {"hf", "http", "https"}
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+
+
+def check_url(value: str, *, writable: bool) -> str:
+    """Return ``value`` if it is a usable location; raise ValueError saying what is wrong otherwise."""
+    if value != value.strip() or any(ch.isspace() for ch in value):
+        raise ValueError("must not contain whitespace")
+    match = _SCHEME.match(value)
+    if match is None:
+        return value  # a plain path
+    scheme = match.group(1).lower()
+    allowed = WRITABLE_SCHEMES if writable else READABLE_SCHEMES
+    if scheme not in allowed:
+        raise ValueError(f"scheme {scheme!r} is not supported here; use one of {', '.join(sorted(allowed))}")
+    if scheme in {"file", "memory"}:
+        return value
+    if not value.startswith(f"{match.group(1)}://"):
+        raise ValueError(f"malformed URL: expected {scheme}://<bucket>/<path>")
+    parts = urlsplit(value)
+    if not parts.netloc:
+        raise ValueError(f"malformed URL: no bucket or host after {scheme}://")
+    if scheme in BUCKET_SCHEMES and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]", parts.netloc):
+        raise ValueError(f"malformed bucket name {parts.netloc!r}")
+    return value

@@ -1,0 +1,156 @@
+"""Turn any input into a SpeedrunJob or a list of errors a person can act on: field, value, fix.
+
+Schema errors come from pydantic; the checks here span several fields (batch vs. chips) and so live
+outside the models, where they can name the exact field that has to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from speedrun_operator.api.job import SpeedrunJob
+from speedrun_operator.api.spec import SpeedrunJobSpec
+
+_MAX_VALUE_REPR = 80
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem: where (a dotted path such as spec.train.batchSize), the value found, and what to do."""
+
+    path: str
+    message: str
+    value: Any = None
+    has_value: bool = True
+
+    def __str__(self) -> str:
+        shown = f" (got {_short_repr(self.value)})" if self.has_value else ""
+        return f"{self.path}: {self.message}{shown}"
+
+
+class InvalidSpeedrunJob(ValueError):
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(error) for error in self.errors))
+
+
+def parse_job(data: Any) -> SpeedrunJob:
+    """Validate a SpeedrunJob manifest (a dict, as from YAML). Raises InvalidSpeedrunJob."""
+    try:
+        job = SpeedrunJob.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise InvalidSpeedrunJob(_from_pydantic(exc, SpeedrunJob)) from None
+    errors = list(cross_field_errors(job.spec, prefix="spec"))
+    if errors:
+        raise InvalidSpeedrunJob(errors)
+    return job
+
+
+def parse_spec(data: Any, *, prefix: str = "spec") -> SpeedrunJobSpec:
+    """Validate just a spec (the operator gets spec and metadata separately)."""
+    try:
+        spec = SpeedrunJobSpec.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise InvalidSpeedrunJob(_from_pydantic(exc, SpeedrunJobSpec, prefix=prefix)) from None
+    errors = list(cross_field_errors(spec, prefix=prefix))
+    if errors:
+        raise InvalidSpeedrunJob(errors)
+    return spec
+
+
+def cross_field_errors(spec: SpeedrunJobSpec, *, prefix: str) -> Iterable[FieldError]:
+    chips = spec.resources.num_chips
+    if chips > 1:
+        where = f"{spec.resources.describe()} ({chips} chips)"
+        if spec.train.batch_size is not None and spec.train.batch_size % chips:
+            yield FieldError(
+                f"{prefix}.train.batchSize",
+                f"must be divisible by the number of chips of {where}; "
+                f"try {_round_up(spec.train.batch_size, chips)}",
+                spec.train.batch_size,
+            )
+        for index, (_, size) in enumerate(spec.train.batch_sizes() if spec.train.batch_schedule else []):
+            if size % chips:
+                yield FieldError(
+                    f"{prefix}.train.batchSchedule[{index}].batchSize",
+                    f"must be divisible by the number of chips of {where}; try {_round_up(size, chips)}",
+                    size,
+                )
+    shape = spec.model.resolve()
+    if spec.train.seq_len is not None and spec.train.seq_len > shape.seq_len:
+        yield FieldError(
+            f"{prefix}.train.seqLen",
+            f"must not exceed the model's seqLen {shape.seq_len}; raise model.seqLen or lower train.seqLen",
+            spec.train.seq_len,
+        )
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _from_pydantic(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> list[FieldError]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if not _is_internal_loc(part)]
+        path = _join_path([prefix, *loc] if prefix else loc) or (prefix or "(top level)")
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field" + _allowed_fields_hint(model, loc[:-1])
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        errors.append(FieldError(path, message, error.get("input"), has_value=error["type"] != "missing"))
+    return errors
+
+
+def _is_internal_loc(part: object) -> bool:
+    # pydantic adds tagged-union and function names to locations; they are not fields a user wrote.
+    return isinstance(part, str) and (part.startswith("function-") or part in {"dict[str,list[str]]"})
+
+
+def _join_path(parts: Sequence[object]) -> str:
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part:
+            path += ("." if path else "") + str(part)
+    return path
+
+
+def _allowed_fields_hint(model: type[BaseModel], loc: Sequence[object]) -> str:
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if current is None or isinstance(part, int):
+            continue
+        current = _field_model(current, str(part))
+    if current is None:
+        return ""
+    names = sorted(field.alias or name for name, field in current.model_fields.items())
+    return f"; allowed here: {', '.join(names)}"
+
+
+def _field_model(model: type[BaseModel], alias: str) -> type[BaseModel] | None:
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == alias:
+            for candidate in _model_types(field.annotation):
+                return candidate
+    return None
+
+
+def _model_types(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()):
+        found.extend(_model_types(arg))
+    return found
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_VALUE_REPR else text[: _MAX_VALUE_REPR - 3] + "..."

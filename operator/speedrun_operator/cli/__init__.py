@@ -1,0 +1,20 @@
+"""The ``speedrun`` command. Each subcommand lives in its own module and stays thin over the library."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import click
+
+from speedrun_operator.cli import crd, info, validate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version("speedrun-operator"), prog_name="speedrun")
+def main() -> None:
+    """Run Marin speedruns: on this machine (speedrun run) or as Kubernetes SpeedrunJobs."""
+
+
+main.add_command(info.info)
+main.add_command(validate.validate)
+main.add_command(crd.crd)

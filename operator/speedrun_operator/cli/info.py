@@ -1,0 +1,55 @@
+"""``speedrun info FILE``: what a run will cost, before it runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from speedrun_operator.cli.errors import exit_on_manifest_error
+from speedrun_operator.manifests import load_job
+from speedrun_operator.runinfo import compute_run_info, humanize
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the run info as JSON.")
+def info(file: Path, as_json: bool) -> None:
+    """Print parameters, tokens, model FLOPs and peak FLOP/s of the SpeedrunJob in FILE."""
+    with exit_on_manifest_error():
+        job = load_job(file)
+        run_info = compute_run_info(job.spec)
+    if as_json:
+        click.echo(json.dumps({"name": job.name, **run_info.model_dump(mode="json")}, indent=2, sort_keys=True))
+        return
+    shape = job.spec.model.resolve()
+    table = Table(title=f"{job.name}: {job.spec.description}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("model", job.spec.model.preset or "custom Llama"),
+        ("shape", f"{shape.num_layers} layers x {shape.hidden_dim} wide, seq {shape.seq_len}"),
+        ("parameters", f"{run_info.parameters:,} ({run_info.parameters_display})"),
+        ("vocab size", f"{run_info.vocab_size:,} ({job.spec.dataset.resolved_tokenizer})"),
+        ("total tokens", f"{run_info.total_tokens:,} ({humanize(run_info.total_tokens)})"),
+        ("FLOPs per token", f"{run_info.flops_per_token:,.0f}"),
+        ("model FLOPs", f"{run_info.model_flops:.4e}"),
+        ("hardware", f"{job.spec.resources.describe()} ({run_info.num_chips} chips)"),
+        ("peak FLOP/s per chip", f"{run_info.peak_flops_per_chip:.4e}"),
+        ("peak FLOP/s total", f"{run_info.peak_flops:.4e}"),
+        ("time at 50% MFU", _duration(run_info.estimated_seconds_at_50pct_mfu)),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    Console().print(table)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

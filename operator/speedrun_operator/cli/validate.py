@@ -1,0 +1,57 @@
+"""``speedrun validate FILE|DIR...``: check SpeedrunJob files, one line per error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from speedrun_operator.api import InvalidSpeedrunJob, parse_job
+from speedrun_operator.cli.errors import EXIT_INVALID
+from speedrun_operator.manifests import ManifestError, looks_like_speedrun_job, iter_documents
+
+_SUFFIXES = (".yaml", ".yml")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check SpeedrunJob files (directories are searched for *.yaml). Exits 2 on any error."""
+    checked = failed = 0
+    for path in _files(paths):
+        problems = _problems(path)
+        checked += 1
+        if problems:
+            failed += 1
+            for line in problems:
+                click.echo(line, err=True)
+    if failed:
+        click.echo(f"{failed} of {checked} files invalid", err=True)
+        raise SystemExit(EXIT_INVALID)
+    click.echo(f"{checked} file{'s' if checked != 1 else ''} valid")
+
+
+def _files(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+        else:
+            yield path
+
+
+def _problems(path: Path) -> list[str]:
+    try:
+        documents = list(iter_documents(path))
+    except ManifestError as exc:
+        return [f"{exc.where}: {error}" for error in exc.errors]
+    jobs = [doc for doc in documents if looks_like_speedrun_job(doc.data)]
+    if not jobs:
+        return [f"{path}: kind: no SpeedrunJob in this file (each needs kind: SpeedrunJob)"]
+    lines = []
+    for document in jobs:
+        try:
+            parse_job(document.data)
+        except InvalidSpeedrunJob as exc:
+            lines.extend(f"{document.where}: {error}" for error in exc.errors)
+    return lines

@@ -1,0 +1,173 @@
+"""Generate the SpeedrunJob CRD from the pydantic models: the models are the one schema.
+
+``speedrun crd --write`` writes ``crds/speedrunjob.yaml`` and the chart's copy; a unit test fails when
+either differs from what this module generates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from speedrun_operator.api import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, SpeedrunJobSpec
+from speedrun_operator.api.status import SpeedrunJobStatus
+
+HEADER = "# Generated from the pydantic models in operator/speedrun_operator/api by `speedrun crd --write`.\n" \
+         "# Do not edit by hand: change the models and regenerate.\n"
+CRD_FILE = Path("crds/speedrunjob.yaml")
+CHART_CRD_FILE = Path("helm/speedrun-operator/crds/speedrunjob.yaml")
+
+# Formats the API server understands; pydantic emits others (uri, ...) that it would only warn about.
+_KEEP_FORMATS = {"date-time", "int32", "int64", "float", "double", "byte"}
+_DROP_KEYS = {"title", "examples", "additionalProperties", "default", "propertyNames"}
+
+PRINTER_COLUMNS = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Accelerator", "type": "string", "jsonPath": ".status.accelerator"},
+    {"name": "Params", "type": "string", "jsonPath": ".status.runInfo.parametersDisplay"},
+    {"name": "Progress", "type": "string", "jsonPath": ".status.progress.display"},
+    {"name": "BPB", "type": "number", "jsonPath": ".status.results.evalBpb", "description": "Eval bits per byte"},
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+IMMUTABLE_MESSAGE = (
+    "spec cannot change once the run has started (status.startTime is set), except spec.suspend; "
+    "delete and re-create the SpeedrunJob to run a different config"
+)
+
+
+def build_crd() -> dict[str, Any]:
+    spec_schema = openapi_schema(SpeedrunJobSpec)
+    status_schema = openapi_schema(SpeedrunJobStatus)
+    status_schema.pop("required", None)
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": "A Marin language-model training speedrun, run by KubeRay on GPU or TPU node pools.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+        "x-kubernetes-validations": [{"rule": immutability_rule(), "message": IMMUTABLE_MESSAGE}],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["speedrun"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+def immutability_rule() -> str:
+    """CEL: once status.startTime is set, every spec field but suspend equals its old value."""
+    clauses = []
+    for name, field in SpeedrunJobSpec.model_fields.items():
+        alias = field.alias or name
+        if alias == "suspend":
+            continue
+        new, old = f"self.spec.{alias}", f"oldSelf.spec.{alias}"
+        clauses.append(f"(has({new}) == has({old}) && (!has({new}) || {new} == {old}))")
+    started = "has(oldSelf.status) && has(oldSelf.status.startTime)"
+    return f"!({started}) || (" + " && ".join(clauses) + ")"
+
+
+def openapi_schema(model: type[Any]) -> dict[str, Any]:
+    """A structural OpenAPI v3 schema (what a CRD accepts) from a pydantic model's JSON schema."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    definitions = schema.pop("$defs", {})
+    return _convert(schema, definitions)
+
+
+def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, definitions)
+    if "anyOf" in node:
+        options = [option for option in node["anyOf"] if option.get("type") != "null"]
+        if len(options) != 1:
+            raise ValueError(f"unions other than Optional[X] cannot be a structural schema: {node}")
+        outer = {k: v for k, v in node.items() if k != "anyOf"}
+        return _convert({**options[0], **outer}, definitions)
+
+    out: dict[str, Any] = {}
+    description = node.get("description", "")
+    if "default" in node and node["default"] not in (None, [], {}):
+        default = json.dumps(node["default"])
+        description = f"{description} Default: {default}." if "Default:" not in description else description
+    if description:
+        out["description"] = description.strip()
+    if "const" in node:
+        out["type"], out["enum"] = "string", [node["const"]]
+    for key, value in node.items():
+        if key in _DROP_KEYS or key in {"description", "const", "$ref"}:
+            continue
+        if key == "format":
+            if value in _KEEP_FORMATS:
+                out[key] = value
+        elif key == "properties":
+            out[key] = {name: _convert(prop, definitions) for name, prop in value.items()}
+        elif key == "items":
+            out[key] = _convert(value, definitions)
+        elif key in {"exclusiveMinimum", "exclusiveMaximum"}:
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            out[bound], out[key] = value, True
+        else:
+            out[key] = value
+    if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
+        out["additionalProperties"] = _convert(node["additionalProperties"], definitions)
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    return out
+
+
+def render_crd() -> str:
+    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
+
+
+def write_crd(root: Path) -> list[Path]:
+    text = render_crd()
+    written = []
+    for relative in (CRD_FILE, CHART_CRD_FILE):
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        written.append(target)
+    return written
+
+
+def drifted_files(root: Path) -> list[Path]:
+    text = render_crd()
+    return [
+        root / relative
+        for relative in (CRD_FILE, CHART_CRD_FILE)
+        if not (root / relative).exists() or (root / relative).read_text() != text
+    ]
