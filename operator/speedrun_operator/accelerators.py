@@ -54,7 +54,9 @@ class Tables:
 def tables() -> Tables:
     raw = yaml.safe_load(resources.files("speedrun_operator").joinpath("data/accelerators.yaml").read_text())
     gpus = {
-        name: GpuType(name=name, gke_accelerator=entry["gkeAccelerator"], peak_flops=float(entry["peakFlops"]))
+        name: GpuType(
+            name=name, gke_accelerator=entry["gkeAccelerator"], peak_flops=float(entry["peakFlops"])
+        )
         for name, entry in raw["gpus"].items()
     }
     generations: dict[str, dict[str, Any]] = raw["tpuGenerations"]
@@ -66,7 +68,9 @@ def tables() -> Tables:
         generation = generations[match["generation"]]
         cores_per_chip = int(generation["coresPerChip"])
         if int(match["size"]) != entry["chips"] * cores_per_chip:
-            raise ValueError(f"accelerators.yaml: {name} says {entry['chips']} chips, which its name contradicts")
+            raise ValueError(
+                f"accelerators.yaml: {name} says {entry['chips']} chips, which its name contradicts"
+            )
         slices[name] = TpuSlice(
             name=name,
             generation=match["generation"],
@@ -77,7 +81,9 @@ def tables() -> Tables:
             machine_type=entry["machineType"],
             peak_flops=float(generation["peakFlops"]),
         )
-    return Tables(gpus=gpus, tpu_slices=slices, tpu_generations=generations, tokenizer_vocab=raw["tokenizers"])
+    return Tables(
+        gpus=gpus, tpu_slices=slices, tpu_generations=generations, tokenizer_vocab=raw["tokenizers"]
+    )
 
 
 def gpu_type(name: str) -> GpuType:

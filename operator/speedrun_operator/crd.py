@@ -15,8 +15,10 @@ import yaml
 from speedrun_operator.api import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, SpeedrunJobSpec
 from speedrun_operator.api.status import SpeedrunJobStatus
 
-HEADER = "# Generated from the pydantic models in operator/speedrun_operator/api by `speedrun crd --write`.\n" \
-         "# Do not edit by hand: change the models and regenerate.\n"
+HEADER = (
+    "# Generated from the pydantic models in operator/speedrun_operator/api by `speedrun crd --write`.\n"
+    "# Do not edit by hand: change the models and regenerate.\n"
+)
 CRD_FILE = Path("crds/speedrunjob.yaml")
 CHART_CRD_FILE = Path("helm/speedrun-operator/crds/speedrunjob.yaml")
 
@@ -29,7 +31,12 @@ PRINTER_COLUMNS = [
     {"name": "Accelerator", "type": "string", "jsonPath": ".status.accelerator"},
     {"name": "Params", "type": "string", "jsonPath": ".status.runInfo.parametersDisplay"},
     {"name": "Progress", "type": "string", "jsonPath": ".status.progress.display"},
-    {"name": "BPB", "type": "number", "jsonPath": ".status.results.evalBpb", "description": "Eval bits per byte"},
+    {
+        "name": "BPB",
+        "type": "number",
+        "jsonPath": ".status.results.evalBpb",
+        "description": "Eval bits per byte",
+    },
     {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]

@@ -44,7 +44,9 @@ def iter_documents(path: Path) -> Iterator[Document]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(where, [FieldError("(yaml)", f"not valid YAML: {problem}", has_value=False)]) from None
+        raise ManifestError(
+            where, [FieldError("(yaml)", f"not valid YAML: {problem}", has_value=False)]
+        ) from None
     for index, data in enumerate(documents):
         yield Document(path, index, data)
 
@@ -79,6 +81,7 @@ def load_job(path: Path) -> SpeedrunJob:
     jobs = load_jobs(path)
     if len(jobs) > 1:
         raise ManifestError(
-            str(path), [FieldError("(file)", f"holds {len(jobs)} SpeedrunJobs; expected one", has_value=False)]
+            str(path),
+            [FieldError("(file)", f"holds {len(jobs)} SpeedrunJobs; expected one", has_value=False)],
         )
     return jobs[0]

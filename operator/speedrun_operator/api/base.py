@@ -21,12 +21,8 @@ SHORT_NAMES = ("srj",)
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 """A Kubernetes object name (DNS-1123 subdomain)."""
-DnsName = Annotated[
-    str,
-    StringConstraints(
-        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-    ),
-]
+DNS_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DnsName = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=DNS_NAME_PATTERN)]
 Text = Annotated[str, StringConstraints(max_length=1024)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2048)]

@@ -31,10 +31,14 @@ class DatasetSpec(ApiModel):
 
     cache_url: Url | None = Field(
         default=None,
-        description=f"A pre-tokenized Levanter cache. Default: {MARIN_FINEWEB_EDU_10B} (Marin's FineWeb-Edu 10B).",
+        description="A pre-tokenized Levanter cache. "
+        f"Default: {MARIN_FINEWEB_EDU_10B} (Marin's FineWeb-Edu 10B).",
     )
     train_urls: list[Url] | None = Field(
-        default=None, min_length=1, max_length=256, description="Raw jsonl/text files (globs allowed) to tokenize."
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Raw jsonl/text files (globs allowed) to tokenize.",
     )
     validation_urls: dict[ShortText, list[Url]] | None = Field(
         default=None,
@@ -51,7 +55,10 @@ class DatasetSpec(ApiModel):
         "or the bundled one with bundled: true.",
     )
     vocab_size: int | None = Field(
-        default=None, ge=2, le=4_194_304, description="Tokenizer vocabulary size, for tokenizers not in the table."
+        default=None,
+        ge=2,
+        le=4_194_304,
+        description="Tokenizer vocabulary size, for tokenizers not in the table.",
     )
     text_key: ShortText = Field(default="text", description="JSON field holding the text in jsonl files.")
 
@@ -78,7 +85,9 @@ class DatasetSpec(ApiModel):
         if len(sources) > 1:
             raise ValueError(f"set at most one of cacheUrl, trainUrls or bundled (got {', '.join(sources)})")
         if self.bundled and self.tokenizer not in (None, BUNDLED):
-            raise ValueError("bundled: true uses the bundled tokenizer; remove tokenizer or set it to 'bundled'")
+            raise ValueError(
+                "bundled: true uses the bundled tokenizer; remove tokenizer or set it to 'bundled'"
+            )
         if self.resolved_tokenizer not in accelerators.tables().tokenizer_vocab and self.vocab_size is None:
             raise ValueError(
                 f"the vocabulary size of tokenizer {self.resolved_tokenizer!r} is not known here; "
@@ -87,8 +96,11 @@ class DatasetSpec(ApiModel):
         return self
 
     def _sources(self) -> dict[str, bool]:
-        return {"cacheUrl": self.cache_url is not None, "trainUrls": self.train_urls is not None,
-                "bundled": self.bundled}
+        return {
+            "cacheUrl": self.cache_url is not None,
+            "trainUrls": self.train_urls is not None,
+            "bundled": self.bundled,
+        }
 
     @property
     def resolved_tokenizer(self) -> str:

@@ -27,8 +27,10 @@ class ObjectMeta(ApiModel):
 class SpeedrunJob(ApiModel):
     """A Marin speedrun as a Kubernetes object."""
 
-    api_version: Literal["speedrun.marin.community/v1alpha1"] = Field(default=API_VERSION, alias="apiVersion")
-    kind: Literal["SpeedrunJob"] = KIND
+    api_version: Literal["speedrun.marin.community/v1alpha1"] = Field(
+        default="speedrun.marin.community/v1alpha1", alias="apiVersion"
+    )
+    kind: Literal["SpeedrunJob"] = "SpeedrunJob"
     metadata: ObjectMeta
     spec: SpeedrunJobSpec
     status: SpeedrunJobStatus | None = None

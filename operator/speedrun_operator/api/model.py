@@ -64,7 +64,7 @@ class LlamaShape:
 
 
 def _positive(description: str) -> int | None:
-    return Field(default=None, ge=1, le=1_048_576, description=description)  # type: ignore[no-any-return]
+    return Field(default=None, ge=1, le=1_048_576, description=description)
 
 
 class ModelSpec(ApiModel):
@@ -97,7 +97,9 @@ class ModelSpec(ApiModel):
     activation: Activation = Field(default="silu", description="MLP activation. Default: silu.")
     rope_theta: float = Field(default=10000.0, gt=0, description="Rotary embedding base. Default: 10000.")
     tie_word_embeddings: bool = Field(default=False, description="Share input and output embeddings.")
-    gradient_checkpointing: bool = Field(default=True, description="Recompute activations in the backward pass.")
+    gradient_checkpointing: bool = Field(
+        default=True, description="Recompute activations in the backward pass."
+    )
     scan_layers: bool = Field(default=True, description="Scan over layers (faster compiles).")
     layer_norm_epsilon: float = Field(default=1e-5, gt=0, description="RMSNorm epsilon. Default: 1e-5.")
     initializer_range: float = Field(default=0.02, gt=0, description="Init std. Default: 0.02.")

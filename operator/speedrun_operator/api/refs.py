@@ -9,7 +9,9 @@ from pydantic import Field, StringConstraints, model_validator
 from speedrun_operator.api.base import ApiModel, DnsName, Text
 
 SecretKey = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
-EnvName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")]
+EnvName = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+]
 
 
 class SecretKeyRef(ApiModel):
@@ -36,8 +38,12 @@ class EnvVar(ApiModel):
     """An environment variable for the training containers (a subset of core/v1 EnvVar)."""
 
     name: EnvName = Field(description="Variable name.")
-    value: Text | None = Field(default=None, description="Literal value. Do not put secrets here: use valueFrom.")
-    value_from: EnvVarSource | None = Field(default=None, description="Take the value from a Secret or ConfigMap.")
+    value: Text | None = Field(
+        default=None, description="Literal value. Do not put secrets here: use valueFrom."
+    )
+    value_from: EnvVarSource | None = Field(
+        default=None, description="Take the value from a Secret or ConfigMap."
+    )
 
     @model_validator(mode="after")
     def _value_or_source(self) -> EnvVar:
@@ -49,9 +55,15 @@ class EnvVar(ApiModel):
 class Toleration(ApiModel):
     """A pod toleration (core/v1 Toleration), added to every pod of the run."""
 
-    key: Annotated[str, StringConstraints(max_length=316)] | None = Field(default=None, description="Taint key.")
-    operator: Literal["Exists", "Equal"] | None = Field(default=None, description="Exists or Equal (default).")
-    value: Annotated[str, StringConstraints(max_length=63)] | None = Field(default=None, description="Taint value.")
+    key: Annotated[str, StringConstraints(max_length=316)] | None = Field(
+        default=None, description="Taint key."
+    )
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists or Equal (default)."
+    )
+    value: Annotated[str, StringConstraints(max_length=63)] | None = Field(
+        default=None, description="Taint value."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; empty means all."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, JsonValue, StringConstraints, field_validator, model_validator
 
 from speedrun_operator import accelerators
 from speedrun_operator.api.base import ApiModel
@@ -18,7 +18,7 @@ class GpuResources(ApiModel):
 
     type: Annotated[str, StringConstraints(max_length=32)] = Field(
         description="GPU model: " + ", ".join(_GPU_TYPES) + ".",
-        json_schema_extra={"enum": _GPU_TYPES},
+        json_schema_extra={"enum": list[JsonValue](_GPU_TYPES)},
     )
     count: int = Field(default=1, ge=1, le=16, description="GPUs for the run (one node). Default: 1.")
 
@@ -33,9 +33,9 @@ class GpuResources(ApiModel):
 class TpuResources(ApiModel):
     """Cloud TPU slices, as GKE provisions them (one or more hosts per slice)."""
 
-    type: Annotated[str, StringConstraints(max_length=32, pattern=r"^(v4|v5p|v5litepod|v6e)-[1-9][0-9]*$")] = (
-        Field(description="TPU slice type such as v4-8, v5litepod-8, v6e-8 or v4-16 (multi-host).")
-    )
+    type: Annotated[
+        str, StringConstraints(max_length=32, pattern=r"^(v4|v5p|v5litepod|v6e)-[1-9][0-9]*$")
+    ] = Field(description="TPU slice type such as v4-8, v5litepod-8, v6e-8 or v4-16 (multi-host).")
     slices: int = Field(default=1, ge=1, le=64, description="Number of slices (multislice). Default: 1.")
 
     @field_validator("type")
@@ -63,7 +63,8 @@ class ResourcesSpec(ApiModel):
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 {
-                    "rule": "(has(self.gpu) ? 1 : 0) + (has(self.tpu) ? 1 : 0) + (has(self.cpu) ? 1 : 0) == 1",
+                    "rule": "(has(self.gpu) ? 1 : 0) + (has(self.tpu) ? 1 : 0) "
+                    "+ (has(self.cpu) ? 1 : 0) == 1",
                     "message": "resources: set exactly one of gpu, tpu or cpu",
                 }
             ]

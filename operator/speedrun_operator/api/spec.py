@@ -65,20 +65,28 @@ class SpeedrunJobSpec(ApiModel):
     image: Annotated[str, StringConstraints(max_length=512)] | None = Field(
         default=None, description="Trainer image. Default: the operator's configured image."
     )
-    suspend: bool = Field(default=False, description="Suspend the run (tears its Ray cluster down) or resume it.")
+    suspend: bool = Field(
+        default=False, description="Suspend the run (tears its Ray cluster down) or resume it."
+    )
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Fail the run when it takes longer than this, in seconds."
     )
     backoff_limit: int = Field(
-        default=2, ge=0, le=100, description="Retries on a new Ray cluster after a failure (resuming). Default: 2."
+        default=2,
+        ge=0,
+        le=100,
+        description="Retries on a new Ray cluster after a failure (resuming). Default: 2.",
     )
     ttl_seconds_after_finished: int = Field(
         default=600, ge=0, description="Keep the finished Ray job this long for its logs. Default: 600."
     )
-    queue_name: LabelValue | None = Field(default=None, description="Kueue LocalQueue to admit the run through.")
+    queue_name: LabelValue | None = Field(
+        default=None, description="Kueue LocalQueue to admit the run through."
+    )
     priority_class_name: DnsName | None = Field(default=None, description="PriorityClass of the run's pods.")
     service_account_name: DnsName | None = Field(
-        default=None, description="ServiceAccount of the run's pods (Workload Identity). Default: the chart's."
+        default=None,
+        description="ServiceAccount of the run's pods (Workload Identity). Default: the chart's.",
     )
     node_selector: dict[LabelKey, LabelValue] = Field(
         default_factory=dict, max_length=32, description="Extra node labels the run's pods require."

@@ -73,7 +73,9 @@ class Progress(ApiModel):
 class Results(ApiModel):
     """The run's outcome, as written to speedrun_results.json."""
 
-    eval_bpb: float | None = Field(default=None, description="Eval bits per byte on evalSet (the leaderboard metric).")
+    eval_bpb: float | None = Field(
+        default=None, description="Eval bits per byte on evalSet (the leaderboard metric)."
+    )
     eval_set: ShortText | None = Field(default=None, description="Which validation set evalBpb comes from.")
     training_time: float = Field(description="Seconds of training steps (sum of per-step durations).")
     training_hardware_flops: float = Field(description="trainingTime x chips x peak FLOP/s.")
@@ -90,8 +92,10 @@ class SpeedrunJobStatus(ApiModel):
 
     model_config = ApiModel.model_config | {"frozen": False}
 
-    phase: Phase = Field(default=Phase.PENDING, description="Pending, Queued, Provisioning, Running, "
-                         "Suspended, Succeeded or Failed.")
+    phase: Phase = Field(
+        default=Phase.PENDING,
+        description="Pending, Queued, Provisioning, Running, Suspended, Succeeded or Failed.",
+    )
     reason: ShortText | None = Field(default=None, description="Why the run is in this phase (CamelCase).")
     message: Text | None = Field(default=None, description="Human-readable detail for the phase.")
     observed_generation: int | None = Field(default=None, description="The spec generation last acted on.")

@@ -41,7 +41,9 @@ class TrainSpec(ApiModel):
     )
     steps: int = Field(ge=1, le=100_000_000, description="Number of training steps (num_train_steps).")
     learning_rate: float = Field(gt=0, le=10, description="Peak learning rate.")
-    weight_decay: float | None = Field(default=None, ge=0, le=10, description="AdamW weight decay. Default: 0.1.")
+    weight_decay: float | None = Field(
+        default=None, ge=0, le=10, description="AdamW weight decay. Default: 0.1."
+    )
     beta1: float | None = Field(default=None, ge=0, lt=1, description="Adam beta1. Default: 0.9.")
     beta2: float | None = Field(default=None, ge=0, lt=1, description="Adam beta2. Default: 0.95.")
     epsilon: float | None = Field(default=None, gt=0, le=1, description="Adam epsilon. Default: 1e-8.")
@@ -49,12 +51,16 @@ class TrainSpec(ApiModel):
         default=None, gt=0, description="Gradient clipping by global norm. Default: 1.0."
     )
     warmup: float | None = Field(
-        default=None, ge=0, description="Warmup: a fraction of steps when < 1, else a step count. Default: 0.01."
+        default=None,
+        ge=0,
+        description="Warmup: a fraction of steps when < 1, else a step count. Default: 0.01.",
     )
     decay: float | None = Field(
         default=None, ge=0, description="Decay phase: a fraction of steps when <= 1, else a step count."
     )
-    rewarmup: float | None = Field(default=None, ge=0, description="Re-warmup at each cycle (fraction or steps).")
+    rewarmup: float | None = Field(
+        default=None, ge=0, description="Re-warmup at each cycle (fraction or steps)."
+    )
     min_lr_ratio: float | None = Field(
         default=None, ge=0, le=1, description="Final LR as a fraction of the peak. Default: 0.1."
     )
@@ -62,8 +68,12 @@ class TrainSpec(ApiModel):
     cycle_length: int | None = Field(default=None, ge=1, description="Steps per LR cycle (cyclic schedules).")
     z_loss_weight: float | None = Field(default=None, ge=0, description="Weight of the z-loss on the logits.")
     ema_beta: float | None = Field(default=None, gt=0, lt=1, description="EMA of the weights, if set.")
-    steps_per_eval: int = Field(default=1000, ge=1, description="Evaluate every this many steps. Default: 1000.")
-    max_eval_batches: int | None = Field(default=None, ge=1, description="Cap on eval batches per evaluation.")
+    steps_per_eval: int = Field(
+        default=1000, ge=1, description="Evaluate every this many steps. Default: 1000."
+    )
+    max_eval_batches: int | None = Field(
+        default=None, ge=1, description="Cap on eval batches per evaluation."
+    )
     steps_per_checkpoint: int | None = Field(
         default=None, ge=1, description="Checkpoint every this many steps. Default: every 10 minutes."
     )

@@ -6,16 +6,22 @@ outside the models, where they can name the exact field that has to change.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from speedrun_operator.api.base import DNS_NAME_PATTERN
 from speedrun_operator.api.job import SpeedrunJob
 from speedrun_operator.api.spec import SpeedrunJobSpec
 
 _MAX_VALUE_REPR = 80
+_PATTERN_HINTS = {
+    DNS_NAME_PATTERN: "must be a DNS-1123 name: lowercase letters, digits, '-' and '.', "
+    "starting and ending with a letter or digit",
+}
 
 
 @dataclass(frozen=True)
@@ -100,10 +106,16 @@ def _from_pydantic(exc: ValidationError, model: type[BaseModel], prefix: str = "
         path = _join_path([prefix, *loc] if prefix else loc) or (prefix or "(top level)")
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown field" + _allowed_fields_hint(model, loc[:-1])
+            message = "unknown field" + _allowed_fields_hint(model, loc[:-1], str(loc[-1]))
         elif error["type"] == "missing":
             message = "required field is missing"
-        errors.append(FieldError(path, message, error.get("input"), has_value=error["type"] != "missing"))
+        elif error["type"] == "string_pattern_mismatch":
+            pattern = str((error.get("ctx") or {}).get("pattern", ""))
+            message = _PATTERN_HINTS.get(pattern, message)
+        value = error.get("input")
+        # A rule spanning a whole object names that object; echoing the object back only adds noise.
+        shown = error["type"] != "missing" and not isinstance(value, dict)
+        errors.append(FieldError(path, message, value, has_value=shown))
     return errors
 
 
@@ -122,7 +134,7 @@ def _join_path(parts: Sequence[object]) -> str:
     return path
 
 
-def _allowed_fields_hint(model: type[BaseModel], loc: Sequence[object]) -> str:
+def _allowed_fields_hint(model: type[BaseModel], loc: Sequence[object], unknown: str) -> str:
     current: type[BaseModel] | None = model
     for part in loc:
         if current is None or isinstance(part, int):
@@ -131,6 +143,10 @@ def _allowed_fields_hint(model: type[BaseModel], loc: Sequence[object]) -> str:
     if current is None:
         return ""
     names = sorted(field.alias or name for name, field in current.model_fields.items())
+    by_key = {name.lower(): name for name in names}
+    close = difflib.get_close_matches(unknown.replace("_", "").lower(), list(by_key), n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean {by_key[close[0]]}?"
     return f"; allowed here: {', '.join(names)}"
 
 

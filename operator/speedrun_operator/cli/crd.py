@@ -12,7 +12,9 @@ from speedrun_operator import crd as crd_module
 @click.command()
 @click.option("--write", is_flag=True, help="Write crds/ and the chart's copy under --root.")
 @click.option("--check", is_flag=True, help="Exit 1 when the files differ from the models.")
-@click.option("--root", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True)
+@click.option(
+    "--root", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True
+)
 def crd(write: bool, check: bool, root: Path) -> None:
     """Print the SpeedrunJob CRD generated from the pydantic models."""
     if write:

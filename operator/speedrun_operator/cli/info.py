@@ -23,7 +23,9 @@ def info(file: Path, as_json: bool) -> None:
         job = load_job(file)
         run_info = compute_run_info(job.spec)
     if as_json:
-        click.echo(json.dumps({"name": job.name, **run_info.model_dump(mode="json")}, indent=2, sort_keys=True))
+        click.echo(
+            json.dumps({"name": job.name, **run_info.model_dump(mode="json")}, indent=2, sort_keys=True)
+        )
         return
     shape = job.spec.model.resolve()
     table = Table(title=f"{job.name}: {job.spec.description}", show_header=False, title_justify="left")

@@ -9,7 +9,7 @@ import click
 
 from speedrun_operator.api import InvalidSpeedrunJob, parse_job
 from speedrun_operator.cli.errors import EXIT_INVALID
-from speedrun_operator.manifests import ManifestError, looks_like_speedrun_job, iter_documents
+from speedrun_operator.manifests import ManifestError, iter_documents, looks_like_speedrun_job
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -48,7 +48,7 @@ def _problems(path: Path) -> list[str]:
     jobs = [doc for doc in documents if looks_like_speedrun_job(doc.data)]
     if not jobs:
         return [f"{path}: kind: no SpeedrunJob in this file (each needs kind: SpeedrunJob)"]
-    lines = []
+    lines: list[str] = []
     for document in jobs:
         try:
             parse_job(document.data)

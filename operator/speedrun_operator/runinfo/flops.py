@@ -35,6 +35,8 @@ def flops_per_token(shape: LlamaShape, vocab_size: int, seq_len: int | None = No
     mlp = 2 * 3 * h * shape.intermediate_dim
     qkv = 2 * h * (heads * head_dim + 2 * kv * head_dim)
     out = 2 * h * h
-    attention = (2 * seq**2 * heads * head_dim + 3 * seq * seq * heads + 2 * seq * seq * head_dim * heads) / seq
+    attention = (
+        2 * seq**2 * heads * head_dim + 3 * seq * seq * heads + 2 * seq * seq * head_dim * heads
+    ) / seq
     lm_head = 2 * h * vocab_size
     return shape.num_layers * (mlp + qkv + out + attention) + lm_head

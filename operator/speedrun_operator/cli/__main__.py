@@ -1,0 +1,3 @@
+from speedrun_operator.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""Behaviour of the SpeedrunJob models beyond the schema: chips, tokens, presets, batch schedules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from speedrun_operator.api import ResourcesSpec, TrainSpec
+from speedrun_operator.runinfo import humanize
+
+pytestmark = pytest.mark.unit
+
+
+def resources(data: dict[str, Any]) -> ResourcesSpec:
+    return ResourcesSpec.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("tpu", "chips", "label"),
+    [
+        ({"type": "v4-8"}, 4, "v4-8"),
+        ({"type": "v4-16"}, 8, "v4-16"),
+        ({"type": "v5p-8"}, 4, "v5p-8"),
+        ({"type": "v5litepod-8"}, 8, "v5litepod-8"),
+        ({"type": "v6e-8"}, 8, "v6e-8"),
+        ({"type": "v4-16", "slices": 2}, 16, "2xv4-16"),
+    ],
+)
+def test_tpu_chip_counts_follow_each_generations_naming(tpu: dict[str, Any], chips: int, label: str) -> None:
+    spec = resources({"tpu": tpu})
+    assert spec.num_chips == chips
+    assert spec.describe() == label
+
+
+def test_peak_flops_come_from_the_table_unless_overridden() -> None:
+    assert resources({"gpu": {"type": "H100", "count": 8}}).peak_flops_per_device == 989.5e12
+    assert resources({"tpu": {"type": "v6e-8"}}).peak_flops_per_device == 918e12
+    overridden = resources({"gpu": {"type": "A10"}, "peakFlopsPerChip": 1e14})
+    assert overridden.peak_flops_per_device == 1e14
+
+
+def test_a_batch_schedule_counts_sequences_step_by_step() -> None:
+    train = TrainSpec.model_validate(
+        {
+            "batchSchedule": [{"startStep": 0, "batchSize": 64}, {"startStep": 10, "batchSize": 128}],
+            "steps": 25,
+            "learningRate": 1e-3,
+        }
+    )
+    assert train.total_sequences() == 10 * 64 + 15 * 128
+    assert train.batch_size_at(9) == 64 and train.batch_size_at(10) == 128
+
+
+def test_fields_are_camel_case_on_the_wire_and_snake_case_in_python() -> None:
+    train = TrainSpec.model_validate({"batchSize": 8, "steps": 3, "learningRate": 0.1, "stepsPerEval": 2})
+    assert train.steps_per_eval == 2
+    assert train.model_dump(exclude_none=True, exclude_defaults=True) == {
+        "batchSize": 8,
+        "steps": 3,
+        "learningRate": 0.1,
+        "stepsPerEval": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(999, "999"), (262_464, "262K"), (8_241_312, "8.24M"), (1.4e9, "1.4B")]
+)
+def test_humanized_counts(value: float, text: str) -> None:
+    assert humanize(value) == text
