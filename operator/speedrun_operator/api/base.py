@@ -40,3 +40,16 @@ class ApiModel(BaseModel):
         extra="forbid",
         frozen=True,
     )
+
+
+class MutableApiModel(BaseModel):
+    """As ApiModel, but assignable: for status, which the operator builds up step by step."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        validate_assignment=True,
+    )

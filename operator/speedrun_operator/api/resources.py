@@ -1,4 +1,4 @@
-"""The hardware a run trains on: GPUs of one type, TPU slices, or (local runs only) the CPU."""
+"""The hardware a run trains on: GPUs of one type, TPU slices, or the CPU."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class TpuResources(ApiModel):
 
 
 class CpuResources(ApiModel):
-    """The host CPU. Only ``speedrun run`` on one machine uses it; the operator refuses it."""
+    """The host CPU: for ``speedrun run`` on one machine, and smoke tests on a CPU node pool."""
 
     cores: int | None = Field(default=None, ge=1, le=1024, description="CPU cores for the run. Default: all.")
 
@@ -73,7 +73,9 @@ class ResourcesSpec(ApiModel):
 
     gpu: GpuResources | None = Field(default=None, description="Train on GPUs.")
     tpu: TpuResources | None = Field(default=None, description="Train on TPU slices.")
-    cpu: CpuResources | None = Field(default=None, description="Train on the CPU (local runs only).")
+    cpu: CpuResources | None = Field(
+        default=None, description="Train on the CPU (local runs and CPU-pool smoke tests)."
+    )
     peak_flops_per_chip: float | None = Field(
         default=None,
         gt=0,

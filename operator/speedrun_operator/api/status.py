@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from speedrun_operator.api.base import ApiModel, ShortText, Text, Url
+from speedrun_operator.api.base import ApiModel, MutableApiModel, ShortText, Text, Url
 
 
 class Phase(StrEnum):
@@ -87,10 +87,8 @@ class Results(ApiModel):
     run_completion_timestamp: ShortText = Field(description="When training finished (UTC).")
 
 
-class SpeedrunJobStatus(ApiModel):
+class SpeedrunJobStatus(MutableApiModel):
     """Observed state, written by the operator and the trainer. Never edit by hand."""
-
-    model_config = ApiModel.model_config | {"frozen": False}
 
     phase: Phase = Field(
         default=Phase.PENDING,

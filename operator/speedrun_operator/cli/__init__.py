@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 import click
 
-from speedrun_operator.cli import crd, info, validate
+from speedrun_operator.cli import crd, info, operator_cmd, validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,3 +18,4 @@ def main() -> None:
 main.add_command(info.info)
 main.add_command(validate.validate)
 main.add_command(crd.crd)
+main.add_command(operator_cmd.operator)

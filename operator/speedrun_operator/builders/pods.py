@@ -1,0 +1,78 @@
+"""Pod templates for the Ray head and workers: image, env (secrets by reference only), placement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from speedrun_operator.api import SpeedrunJob
+from speedrun_operator.config import OperatorConfig
+
+WORKER_RESOURCE = "speedrun-worker"
+"""A custom Ray resource each worker host advertises once, so the trainer can place one task per host."""
+
+
+def output_prefix(job: SpeedrunJob, config: OperatorConfig) -> str | None:
+    return job.spec.output or config.default_output
+
+
+def container_env(job: SpeedrunJob, config: OperatorConfig) -> list[dict[str, Any]]:
+    """What the trainer needs to find its job and its data; secrets only as secretKeyRef."""
+    spec = job.spec
+    env: list[dict[str, Any]] = [
+        {"name": "SPEEDRUN_JOB_NAMESPACE", "value": job.namespace},
+        {"name": "SPEEDRUN_JOB_NAME", "value": job.name},
+        {"name": "SPEEDRUN_IMAGE", "value": image_of(job, config)},
+        {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
+    ]
+    prefix = output_prefix(job, config)
+    if prefix:
+        env.append({"name": "SPEEDRUN_OUTPUT", "value": prefix})
+    if spec.tracking.api_key_secret is not None:
+        ref = spec.tracking.api_key_secret
+        env.append(
+            {"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+        )
+    if spec.hf_token_secret is not None:
+        ref = spec.hf_token_secret
+        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    env.extend(var.model_dump(mode="json", exclude_none=True) for var in spec.env)
+    return env
+
+
+def image_of(job: SpeedrunJob, config: OperatorConfig) -> str:
+    return job.spec.image or config.default_image
+
+
+def pod_template(
+    job: SpeedrunJob,
+    config: OperatorConfig,
+    *,
+    container_name: str,
+    resources: dict[str, dict[str, str]],
+    node_selector: dict[str, str],
+    tolerations: list[dict[str, Any]],
+) -> dict[str, Any]:
+    spec = job.spec
+    pod_spec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": container_name,
+                "image": image_of(job, config),
+                "env": container_env(job, config),
+                "resources": resources,
+                "securityContext": {"allowPrivilegeEscalation": False},
+            }
+        ],
+        "nodeSelector": {**node_selector, **spec.node_selector},
+        "tolerations": tolerations + [t.model_dump(mode="json", exclude_none=True) for t in spec.tolerations],
+    }
+    service_account = spec.service_account_name or config.training_service_account
+    if service_account:
+        pod_spec["serviceAccountName"] = service_account
+    if spec.priority_class_name:
+        pod_spec["priorityClassName"] = spec.priority_class_name
+    if not pod_spec["nodeSelector"]:
+        del pod_spec["nodeSelector"]
+    if not pod_spec["tolerations"]:
+        del pod_spec["tolerations"]
+    return {"spec": pod_spec}

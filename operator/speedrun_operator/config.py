@@ -1,0 +1,42 @@
+"""Operator settings: what the chart (or a developer) configures through the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Defaults applied to every SpeedrunJob that does not set its own."""
+
+    default_image: str = "ghcr.io/marin-community/speedrun-trainer:latest"
+    default_output: str | None = None
+    training_service_account: str | None = None
+    ray_version: str = "2.49.2"
+    submission_mode: str = "HTTPMode"
+    head_cpu: str = "2"
+    head_memory: str = "8Gi"
+    metrics_port: int = 8080
+    namespaces: tuple[str, ...] = field(default_factory=tuple)
+    results_poll_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> OperatorConfig:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        namespaces = tuple(ns for ns in env.get("SPEEDRUN_NAMESPACES", "").split(",") if ns.strip())
+        return cls(
+            default_image=env.get("SPEEDRUN_DEFAULT_IMAGE", defaults.default_image),
+            default_output=env.get("SPEEDRUN_DEFAULT_OUTPUT") or None,
+            training_service_account=env.get("SPEEDRUN_TRAINING_SERVICE_ACCOUNT") or None,
+            ray_version=env.get("SPEEDRUN_RAY_VERSION", defaults.ray_version),
+            submission_mode=env.get("SPEEDRUN_SUBMISSION_MODE", defaults.submission_mode),
+            head_cpu=env.get("SPEEDRUN_HEAD_CPU", defaults.head_cpu),
+            head_memory=env.get("SPEEDRUN_HEAD_MEMORY", defaults.head_memory),
+            metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
+            namespaces=namespaces,
+            results_poll_seconds=float(
+                env.get("SPEEDRUN_RESULTS_POLL_SECONDS", defaults.results_poll_seconds)
+            ),
+        )

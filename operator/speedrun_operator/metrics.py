@@ -1,0 +1,84 @@
+"""Prometheus metrics of the operator. Names follow Prometheus conventions (units as suffixes)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+
+from speedrun_operator.api import Phase, Results
+
+TRANSITIONS = Counter(
+    "speedrun_phase_transitions_total", "SpeedrunJob phase transitions.", ["from_phase", "to_phase"]
+)
+RECONCILE_SECONDS = Histogram(
+    "speedrun_reconcile_duration_seconds", "Time spent in one operator handler.", ["handler"]
+)
+TIME_TO_RUNNING = Histogram(
+    "speedrun_time_to_running_seconds",
+    "From SpeedrunJob creation to its trainer running.",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600),
+)
+ACCELERATOR_HOURS = Counter(
+    "speedrun_accelerator_hours_total", "Chip-hours of finished runs, by accelerator type.", ["accelerator"]
+)
+API_ERRORS = Counter(
+    "speedrun_kubernetes_api_errors_total", "Failed Kubernetes API calls.", ["verb", "resource", "code"]
+)
+_RESULT_LABELS = ["namespace", "job", "author", "accelerator"]
+RESULT_BPB = Gauge("speedrun_result_eval_bpb", "Eval bits per byte of finished runs.", _RESULT_LABELS)
+RESULT_TRAINING_SECONDS = Gauge(
+    "speedrun_result_training_time_seconds", "Training time of finished runs.", _RESULT_LABELS
+)
+RESULT_HARDWARE_FLOPS = Gauge(
+    "speedrun_result_hardware_flops", "Hardware FLOPs (time x chips x peak) of finished runs.", _RESULT_LABELS
+)
+RESULT_MFU = Gauge(
+    "speedrun_result_mfu_ratio", "Model FLOPs utilisation of finished runs (0-1).", _RESULT_LABELS
+)
+
+
+class PhaseCollector(Collector):
+    """``speedrun_jobs{phase}``: how many SpeedrunJobs this operator sees in each phase right now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._phases: dict[tuple[str, str], str] = {}
+
+    def observe(self, namespace: str, name: str, phase: str | None) -> None:
+        with self._lock:
+            if phase is None:
+                self._phases.pop((namespace, name), None)
+            else:
+                self._phases[(namespace, name)] = phase
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("speedrun_jobs", "SpeedrunJobs by phase.", labels=["phase"])
+        with self._lock:
+            counts = {phase.value: 0 for phase in Phase}
+            for phase in self._phases.values():
+                counts[phase] = counts.get(phase, 0) + 1
+        for phase, count in counts.items():
+            family.add_metric([phase], count)
+        yield family
+
+
+PHASES = PhaseCollector()
+REGISTRY.register(PHASES)
+
+
+def record_results(namespace: str, name: str, author: str, accelerator: str, results: Results) -> None:
+    labels = {"namespace": namespace, "job": name, "author": author, "accelerator": accelerator}
+    if results.eval_bpb is not None:
+        RESULT_BPB.labels(**labels).set(results.eval_bpb)
+    RESULT_TRAINING_SECONDS.labels(**labels).set(results.training_time)
+    RESULT_HARDWARE_FLOPS.labels(**labels).set(results.training_hardware_flops)
+    if results.mfu is not None:
+        RESULT_MFU.labels(**labels).set(results.mfu / 100.0)
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:
+    start_http_server(port, addr=address)
