@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 import click
 
-from speedrun_operator.cli import crd, info, operator_cmd, validate
+from speedrun_operator.cli import crd, info, operator_cmd, run, train, validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,3 +19,5 @@ main.add_command(info.info)
 main.add_command(validate.validate)
 main.add_command(crd.crd)
 main.add_command(operator_cmd.operator)
+main.add_command(run.run)
+main.add_command(train.train)

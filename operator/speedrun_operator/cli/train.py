@@ -1,0 +1,58 @@
+"""``speedrun train FILE | --job NAMESPACE/NAME``: the trainer image's entry point."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from speedrun_operator.api import GROUP, PLURAL, VERSION, SpeedrunJob, parse_job
+from speedrun_operator.cli.errors import exit_on_manifest_error
+from speedrun_operator.manifests import load_job
+
+
+@click.command()
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--job", "job_ref", metavar="NAMESPACE/NAME", help="Read the SpeedrunJob from the API server.")
+@click.option("--output", metavar="URL", help="Output prefix. Default: the job's, else $SPEEDRUN_OUTPUT.")
+def train(file: Path | None, job_ref: str | None, output: str | None) -> None:
+    """Train a SpeedrunJob with Levanter, resuming from its latest checkpoint, and publish its results.
+
+    Progress and results go onto the SpeedrunJob's status when SPEEDRUN_JOB_NAMESPACE/SPEEDRUN_JOB_NAME are
+    set (or with --job).
+    """
+    if (file is None) == (job_ref is None):
+        raise click.UsageError("give a FILE or --job NAMESPACE/NAME (one of them)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from speedrun_trainer.status_reporter import JobRef, StatusReporter, custom_objects_api
+
+    ref = _parse_ref(job_ref) if job_ref is not None else JobRef.from_env()
+    api = custom_objects_api() if ref is not None else None
+    if file is not None:
+        with exit_on_manifest_error():
+            job = load_job(file)
+    else:
+        assert ref is not None
+        job = _read_job(api, ref.namespace, ref.name)
+
+    from speedrun_trainer.runner import train_job
+
+    status = StatusReporter(ref, api) if ref is not None else None
+    result = train_job(job, output=output, status=status)
+    click.echo(f"results: {result.results_url}")
+
+
+def _parse_ref(value: str) -> Any:
+    from speedrun_trainer.status_reporter import JobRef
+
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name:
+        raise click.BadParameter("expected NAMESPACE/NAME", param_hint="--job")
+    return JobRef(namespace, name)
+
+
+def _read_job(api: Any, namespace: str, name: str) -> SpeedrunJob:
+    obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    return parse_job(obj)

@@ -1,0 +1,135 @@
+"""SpeedrunJob → Levanter ``TrainLmConfig``: a pure function, so the mapping is testable without training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import jmp
+from levanter.checkpoint import CheckpointerConfig
+from levanter.distributed import DistributedConfig, RayConfig
+from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig
+from levanter.main.train_lm import TrainLmConfig
+from levanter.models.llama import LlamaConfig
+from levanter.optim import AdamConfig
+from levanter.optim.model_averaging import EmaModelAveragingConfig
+from levanter.schedule import ScheduleStep
+from levanter.tracker import TrackerConfig
+from levanter.trainer import TrainerConfig
+from levanter.utils.activation import ActivationFunctionEnum
+
+from speedrun_operator import accelerators
+from speedrun_operator.api import SpeedrunJobSpec, TrainSpec
+from speedrun_operator.runinfo import seq_len_of
+from speedrun_trainer.dataset import data_config, tokenizer_for
+from speedrun_trainer.paths import RunPaths
+
+MIXED_PRECISION = "p=f32,c=bfloat16"
+"""Marin's policy: parameters and optimizer state in fp32, compute in bf16."""
+TIME_BASED_CHECKPOINT_INTERVAL = timedelta(minutes=10)
+
+# Spec fields passed to AdamConfig only when set, so Levanter's defaults apply otherwise (as in Marin).
+_ADAM_FIELDS = (
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "epsilon",
+    "max_grad_norm",
+    "warmup",
+    "decay",
+    "rewarmup",
+    "min_lr_ratio",
+    "lr_schedule",
+    "cycle_length",
+)
+
+
+def build_train_config(
+    spec: SpeedrunJobSpec,
+    paths: RunPaths,
+    run_id: str,
+    trackers: Sequence[TrackerConfig],
+    ray_address: str | None = None,
+) -> TrainLmConfig:
+    """``ray_address`` None joins the Ray cluster in RAY_ADDRESS (KubeRay sets it) or starts a local one;
+    "local" always starts one on this machine."""
+    train = spec.train
+    return TrainLmConfig(
+        data=data_config(spec.dataset, paths.caches),
+        model=model_config(spec),
+        optimizer=optimizer_config(train),
+        trainer=TrainerConfig(
+            id=run_id,
+            seed=train.seed,
+            mp=jmp.get_policy(MIXED_PRECISION),
+            train_batch_size=batch_size(train),
+            num_train_steps=train.steps,
+            steps_per_eval=train.steps_per_eval,
+            max_eval_batches=train.max_eval_batches,
+            model_averaging=EmaModelAveragingConfig(beta=train.ema_beta)
+            if train.ema_beta is not None
+            else None,
+            tracker=tuple(trackers),
+            log_dir=paths.log_dir,
+            checkpointer=checkpointer_config(train, paths),
+            distributed=DistributedConfig(initialize_jax_distributed=is_multihost(spec)),
+            ray=RayConfig(address=ray_address, auto_start_cluster=True),
+            require_accelerator=spec.resources.cpu is None,
+        ),
+        z_loss_weight=train.z_loss_weight or 0.0,
+    )
+
+
+def model_config(spec: SpeedrunJobSpec) -> LlamaConfig:
+    shape = spec.model.resolve()
+    tokenizer = tokenizer_for(spec.dataset)
+    return LlamaConfig(
+        seq_len=seq_len_of(spec),
+        hidden_dim=shape.hidden_dim,
+        intermediate_dim=shape.intermediate_dim,
+        num_layers=shape.num_layers,
+        num_heads=shape.num_heads,
+        num_kv_heads=shape.num_kv_heads,
+        head_dim=shape.head_dim,
+        activation_function=ActivationFunctionEnum(shape.activation),
+        initializer_range=shape.initializer_range,
+        layer_norm_epsilon=shape.layer_norm_epsilon,
+        tie_word_embeddings=shape.tie_word_embeddings,
+        gradient_checkpointing=shape.gradient_checkpointing,
+        scan_layers=shape.scan_layers,
+        use_bias=shape.use_bias,
+        rope=DefaultRotaryEmbeddingsConfig(theta=shape.rope_theta),
+        # Otherwise the HF converter would fetch its default Llama-2 tokenizer from the hub.
+        reference_checkpoint=tokenizer,
+        tokenizer=tokenizer,
+    )
+
+
+def optimizer_config(train: TrainSpec) -> AdamConfig:
+    overrides = {name: getattr(train, name) for name in _ADAM_FIELDS if getattr(train, name) is not None}
+    return AdamConfig(learning_rate=train.learning_rate, **overrides)
+
+
+def batch_size(train: TrainSpec) -> int | list[ScheduleStep[int]]:
+    if train.batch_schedule is None:
+        assert train.batch_size is not None
+        return train.batch_size
+    return [ScheduleStep(start=entry.start_step, value=entry.batch_size) for entry in train.batch_schedule]
+
+
+def checkpointer_config(train: TrainSpec, paths: RunPaths) -> CheckpointerConfig:
+    keep = [{"every": train.steps_per_checkpoint}] if train.steps_per_checkpoint is not None else []
+    return CheckpointerConfig(
+        base_path=paths.checkpoints,
+        # The path is the job's, not the attempt's: a restarted attempt (new run id or not) resumes from it.
+        append_run_id_to_base_path=False,
+        save_interval=TIME_BASED_CHECKPOINT_INTERVAL,
+        keep=keep,
+    )
+
+
+def is_multihost(spec: SpeedrunJobSpec) -> bool:
+    """Multi-host TPU slices (or several slices) need JAX's distributed init; single hosts must skip it,
+    since JAX would otherwise take any pod with KUBERNETES_SERVICE_HOST for a cluster member."""
+    tpu = spec.resources.tpu
+    return tpu is not None and (accelerators.tpu_slice(tpu.type).hosts > 1 or tpu.slices > 1)

@@ -1,0 +1,221 @@
+"""Train one SpeedrunJob with Levanter and publish its results: the body of ``speedrun train`` and ``run``."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from speedrun_operator.api import Progress, SpeedrunJob
+from speedrun_operator.api.dataset import BUNDLED
+from speedrun_operator.runinfo import compute_run_info
+from speedrun_trainer.paths import DEFAULT_LOCAL_OUTPUT, RunPaths
+from speedrun_trainer.progress import ProgressEstimator
+from speedrun_trainer.results import RunOutcome, config_digest, status_results, write_config, write_submission
+from speedrun_trainer.status_reporter import StatusReporter
+from speedrun_trainer.step_log import EvalRecord, StepRecord, StepRecorder, new_attempt_id, read_history
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_ENV = "SPEEDRUN_OUTPUT"
+"""The output prefix when the job names none (the operator sets its configured prefix here)."""
+IMAGE_ENV = "SPEEDRUN_IMAGE"
+"""The image this trainer runs in, recorded in the results (the operator sets it)."""
+
+
+class ProgressReporter(Protocol):
+    def report_progress(self, progress: Progress) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    results_url: str
+    run_info: dict[str, Any]
+
+
+class RunMonitor:
+    """The sink the step tracker feeds: records every step and eval, and passes progress to reporters."""
+
+    def __init__(
+        self, recorder: StepRecorder, estimator: ProgressEstimator, reporters: list[ProgressReporter]
+    ):
+        self.recorder = recorder
+        self.estimator = estimator
+        self.reporters = reporters
+
+    def on_step(self, record: StepRecord) -> None:
+        self.recorder.add_step(record)
+        self.estimator.add(record)
+        progress = self.estimator.progress()
+        if progress is not None:
+            for reporter in self.reporters:
+                reporter.report_progress(progress)
+
+    def on_eval(self, record: EvalRecord) -> None:
+        self.recorder.add_eval(record)
+
+
+def resolve_output(job: SpeedrunJob, output: str | None) -> str:
+    """The output prefix; a plain path becomes absolute, since Ray's workers write caches there too."""
+    chosen = output or job.spec.output or os.environ.get(OUTPUT_ENV) or DEFAULT_LOCAL_OUTPUT
+    return chosen if "://" in chosen else os.path.abspath(chosen)
+
+
+def run_id_for(job: SpeedrunJob) -> str:
+    from speedrun_trainer.wandb_tracking import safe_run_id
+
+    return safe_run_id(job.name, config_digest(job).removeprefix("sha256:"))
+
+
+def train_job(
+    job: SpeedrunJob,
+    *,
+    output: str | None = None,
+    status: StatusReporter | None = None,
+    console: bool = False,
+    local_ray: bool = False,
+) -> TrainResult:
+    """Train ``job`` to the end (resuming from its latest checkpoint if an earlier attempt left one) and write
+    ``<output>/<job>/speedrun_results.json`` with the job's YAML beside it.
+
+    ``status`` patches the SpeedrunJob; ``console`` shows a progress bar and a results table; ``local_ray``
+    starts a Ray of its own instead of joining the one in RAY_ADDRESS.
+    """
+    paths = RunPaths(
+        output=resolve_output(job, output),
+        job=job.name,
+        local_dir=Path(tempfile.gettempdir()) / "speedrun" / job.namespace / job.name,
+    )
+    where = f"{job.namespace}/{job.name}"
+    _prepare_environment(job, paths, quiet_levanter_bar=console)
+
+    # Levanter, JAX and W&B load here, after the environment above is set.
+    import jax
+    import levanter.main.train_lm as train_lm
+
+    from speedrun_trainer.levanter_config import build_train_config
+    from speedrun_trainer.step_tracker import SpeedrunTrackerConfig, registered_sink
+    from speedrun_trainer.wandb_tracking import current_run_link, keep_offline_runs, wandb_config, wandb_mode
+
+    info = compute_run_info(job.spec)
+    run_id = run_id_for(job)
+    attempt = new_attempt_id()
+    mode = wandb_mode(job)
+    logger.info("[%s] attempt %s of run %s: output %s, W&B %s", where, attempt, run_id, paths.output, mode)
+
+    reporters: list[ProgressReporter] = []
+    if status is not None:
+        reporters.append(status)
+    if console:
+        from speedrun_trainer.console import ConsoleProgress
+
+        reporters.append(ConsoleProgress(job.name, job.spec.train.steps))
+    recorder = StepRecorder(paths.steps, attempt)
+    monitor = RunMonitor(
+        recorder,
+        ProgressEstimator(job.spec.train.steps, info.model_flops / job.spec.train.steps, info.peak_flops),
+        reporters,
+    )
+    config = build_train_config(
+        job.spec,
+        paths,
+        run_id,
+        trackers=[wandb_config(job, run_id, mode), SpeedrunTrackerConfig(sink=attempt)],
+        ray_address="local" if local_ray else None,
+    )
+    write_config(job, paths)
+    links: list[str | None] = []
+    try:
+        with registered_sink(attempt, _LinkCatcher(monitor, links, current_run_link)):
+            train_lm.main(config)
+    finally:
+        for reporter in reporters:
+            if reporter is not status:
+                reporter.close()
+        recorder.close()
+
+    history = read_history(paths.steps)
+    outcome = RunOutcome(
+        history=history,
+        model_config=marin_model_config(config.model, job.spec.dataset.resolved_tokenizer),
+        num_devices=jax.device_count(),
+        eval_dataset=_eval_set(job),
+        completed_at=datetime.now(UTC),
+        wandb_run_link=next((link for link in links if link), None),
+        image=os.environ.get(IMAGE_ENV) or job.spec.image,
+    )
+    run_info = write_submission(job, outcome, paths)
+    logger.info("[%s] results written to %s", where, paths.results)
+    if mode == "offline":
+        keep_offline_runs(paths.wandb_local_dir, paths.wandb, where)
+    if status is not None:
+        status.report_results(status_results(run_info, paths.results), monitor.estimator.progress())
+    if console:
+        from speedrun_trainer.console import print_results
+
+        print_results(run_info, paths.results)
+    return TrainResult(results_url=paths.results, run_info=run_info)
+
+
+class _LinkCatcher:
+    """Passes records on, and notes the W&B run link while the run is live (it is gone once training ends)."""
+
+    def __init__(self, monitor: RunMonitor, links: list[str | None], link: Any) -> None:
+        self._monitor = monitor
+        self._links = links
+        self._link = link
+
+    def on_step(self, record: StepRecord) -> None:
+        if not self._links:
+            self._links.append(self._link())
+        self._monitor.on_step(record)
+
+    def on_eval(self, record: EvalRecord) -> None:
+        self._monitor.on_eval(record)
+
+
+def marin_model_config(model: Any, tokenizer: str) -> dict[str, Any]:
+    """``dataclasses.asdict`` of the LlamaConfig with enums by name, as Marin records it; the tokenizer by its
+    name rather than this machine's path to it."""
+    raw = dataclasses.asdict(model)
+    raw["tokenizer"] = tokenizer
+    raw["reference_checkpoint"] = tokenizer
+    return {key: _plain(value) for key, value in raw.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _eval_set(job: SpeedrunJob) -> str | None:
+    from speedrun_trainer.dataset import eval_set_name
+
+    return eval_set_name(job.spec.dataset)
+
+
+def _prepare_environment(job: SpeedrunJob, paths: RunPaths, *, quiet_levanter_bar: bool) -> None:
+    paths.local_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["WANDB_DIR"] = str(paths.wandb_local_dir)
+    paths.wandb_local_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    if job.spec.dataset.resolved_tokenizer == BUNDLED:
+        # Nothing to download: keep Hugging Face libraries from trying the network.
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+            os.environ.setdefault(name, "1")
+    if quiet_levanter_bar:
+        # Our rich bar replaces Levanter's tqdm one.
+        os.environ["TQDM_DISABLE"] = "1"

@@ -1,0 +1,106 @@
+"""Progress and results onto the SpeedrunJob's status subresource, from inside the run's pod.
+
+Only ``status.progress`` and ``status.results`` are written (merge patches): the operator owns every other
+status field. Patches go out from a background thread at most every ``MIN_INTERVAL`` seconds; a failed patch
+is logged and dropped, never raised into training.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from speedrun_operator.api import GROUP, PLURAL, VERSION, Progress, Results
+
+logger = logging.getLogger(__name__)
+
+MIN_INTERVAL = 5.0
+NAMESPACE_ENV = "SPEEDRUN_JOB_NAMESPACE"
+NAME_ENV = "SPEEDRUN_JOB_NAME"
+
+
+@dataclass(frozen=True)
+class JobRef:
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @staticmethod
+    def from_env() -> JobRef | None:
+        namespace, name = os.environ.get(NAMESPACE_ENV), os.environ.get(NAME_ENV)
+        return JobRef(namespace, name) if namespace and name else None
+
+
+def custom_objects_api() -> Any:
+    """The pod's service account when in a cluster, else KUBECONFIG (or ~/.kube/config)."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.CustomObjectsApi()
+
+
+class StatusReporter:
+    def __init__(self, job: JobRef, api: Any, min_interval: float = MIN_INTERVAL) -> None:
+        self._job = job
+        self._api = api
+        self._min_interval = min_interval
+        self._latest: Progress | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"status-{job.name}", daemon=True)
+        self._thread.start()
+
+    def report_progress(self, progress: Progress) -> None:
+        with self._lock:
+            self._latest = progress
+        self._wake.set()
+
+    def report_results(self, results: Results, progress: Progress | None) -> bool:
+        """Send the final progress and the results in one patch now; True when the API server took it."""
+        self.close()
+        status: dict[str, Any] = {"results": results.model_dump(mode="json", exclude_none=True)}
+        if progress is not None:
+            status["progress"] = progress.model_dump(mode="json", exclude_none=True)
+        return self._patch(status)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                progress, self._latest = self._latest, None
+            if progress is not None:
+                self._patch({"progress": progress.model_dump(mode="json", exclude_none=True)})
+            self._stop.wait(self._min_interval)
+
+    def _patch(self, status: dict[str, Any]) -> bool:
+        try:
+            self._api.patch_namespaced_custom_object_status(
+                GROUP, VERSION, self._job.namespace, PLURAL, self._job.name, {"status": status}
+            )
+        except Exception as exc:
+            logger.warning("[%s] could not patch status (%s); training goes on", self._job, _short(exc))
+            return False
+        return True
+
+
+def _short(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", None)
+    return f"HTTP {status} {reason}" if status is not None else f"{type(exc).__name__}: {exc}"
