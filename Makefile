@@ -41,7 +41,7 @@ crd: venv
 	$(VENV)/bin/speedrun crd --write
 
 cluster-up: venv
-	PYTHONPATH=tests $(PY) -m harness up
+	PYTHONPATH=tests $(PY) -m harness up --detach
 
 cluster-down: venv
 	PYTHONPATH=tests $(PY) -m harness down

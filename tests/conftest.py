@@ -1,0 +1,3 @@
+"""Shared pytest configuration. Fixtures live in plugin modules, each named for what it provides."""
+
+pytest_plugins = ["harness.pytest_plugin"]
