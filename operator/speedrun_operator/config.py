@@ -18,8 +18,10 @@ class OperatorConfig:
     head_cpu: str = "2"
     head_memory: str = "8Gi"
     metrics_port: int = 8080
+    metrics_address: str = "0.0.0.0"
     namespaces: tuple[str, ...] = field(default_factory=tuple)
-    results_poll_seconds: float = 30.0
+    webhook_port: int | None = None
+    webhook_host: str | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorConfig:
@@ -35,8 +37,8 @@ class OperatorConfig:
             head_cpu=env.get("SPEEDRUN_HEAD_CPU", defaults.head_cpu),
             head_memory=env.get("SPEEDRUN_HEAD_MEMORY", defaults.head_memory),
             metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
+            metrics_address=env.get("SPEEDRUN_METRICS_ADDRESS", defaults.metrics_address),
             namespaces=namespaces,
-            results_poll_seconds=float(
-                env.get("SPEEDRUN_RESULTS_POLL_SECONDS", defaults.results_poll_seconds)
-            ),
+            webhook_port=int(env["SPEEDRUN_WEBHOOK_PORT"]) if env.get("SPEEDRUN_WEBHOOK_PORT") else None,
+            webhook_host=env.get("SPEEDRUN_WEBHOOK_HOST") or None,
         )

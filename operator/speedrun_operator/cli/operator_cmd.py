@@ -24,7 +24,7 @@ def operator(
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
     kopf.run(
         standalone=standalone,
-        peering_name=peering,
+        peering_name=None if standalone else peering,
         namespaces=list(namespaces),
         clusterwide=not namespaces,
         liveness_endpoint=liveness,

@@ -1,5 +1,9 @@
-"""Thin kopf handlers, one module per concern. Importing this package registers them all."""
+"""Thin kopf handlers, one module per concern. Importing this package registers them all.
 
-from speedrun_operator.handlers import creation, lifecycle, startup, sync, webhook
+The admission webhook (``handlers.webhook``) registers only when imported, which ``speedrun operator
+--webhook-port`` does: kopf refuses to start with admission handlers and no webhook server.
+"""
 
-__all__ = ["creation", "lifecycle", "startup", "sync", "webhook"]
+from speedrun_operator.handlers import creation, lifecycle, startup, sync
+
+__all__ = ["creation", "lifecycle", "startup", "sync"]

@@ -23,5 +23,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
         prefix="speedrun.marin.community", key="last-handled-configuration"
     )
     settings.watching.server_timeout = 300
-    metrics.serve(config.metrics_port)
+    if config.webhook_port is not None:
+        # kopf serves TLS with a self-signed certificate and keeps the ValidatingWebhookConfiguration current.
+        settings.admission.server = kopf.WebhookServer(
+            addr="0.0.0.0", port=config.webhook_port, host=config.webhook_host
+        )
+        settings.admission.managed = "speedrun.marin.community"
+    metrics.serve(config.metrics_port, config.metrics_address)
     logger.info("metrics on :%d; default image %s", config.metrics_port, config.default_image)
