@@ -20,6 +20,7 @@ class OperatorConfig:
     metrics_port: int = 8080
     metrics_address: str = "0.0.0.0"
     namespaces: tuple[str, ...] = field(default_factory=tuple)
+    peering_lifetime_seconds: int = 60
     webhook_port: int | None = None
     webhook_host: str | None = None
 
@@ -39,6 +40,9 @@ class OperatorConfig:
             metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
             metrics_address=env.get("SPEEDRUN_METRICS_ADDRESS", defaults.metrics_address),
             namespaces=namespaces,
+            peering_lifetime_seconds=int(
+                env.get("SPEEDRUN_PEERING_LIFETIME_SECONDS", defaults.peering_lifetime_seconds)
+            ),
             webhook_port=int(env["SPEEDRUN_WEBHOOK_PORT"]) if env.get("SPEEDRUN_WEBHOOK_PORT") else None,
             webhook_host=env.get("SPEEDRUN_WEBHOOK_HOST") or None,
         )

@@ -12,11 +12,13 @@ from typing import Any
 
 import fsspec
 import pytest
+
 from fixtures.operator import OperatorProcess
 from fixtures.speedrunjobs import (
     apply,
     condition,
     example_manifest,
+    marin_results_json,
     phase_is,
     pods_on_nodes,
     rayjobs,
@@ -25,7 +27,6 @@ from fixtures.speedrunjobs import (
     wait_srj,
 )
 from fixtures.storage import GcsEmulator
-
 from harness.cluster import wait_for
 from harness.pytest_plugin import ClusterFixture
 
@@ -34,26 +35,6 @@ pytestmark = pytest.mark.cluster
 GPU_LABEL = "cloud.google.com/gke-accelerator"
 TPU_LABEL = "cloud.google.com/gke-tpu-accelerator"
 TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
-
-
-def results_json(bpb: float) -> str:
-    run_info = {
-        "author": {"name": "Your Name", "affiliation": "Your Lab", "url": None},
-        "description": "test",
-        "model_config": {},
-        "train_config": {},
-        "tokenized_dataset": "x",
-        "resources": {"gpu": {"type": "A100", "count": 1}},
-        "model_size": 8241312,
-        "total_tokens": 1638400,
-        "model_flops": 4.1342e13,
-        "training_time": 12.5,
-        "training_hardware_flops": 3.9e15,
-        "eval/paloma/c4_en/bpb": bpb,
-        "run_completion_timestamp": "2026-11-25 12:00:00 UTC",
-        "wandb_run_link": None,
-    }
-    return json.dumps({"runs": [{"run_info": run_info}]}, indent=2, sort_keys=True)
 
 
 def provisioned(cluster: ClusterFixture, namespace: str, name: str) -> dict[str, Any]:
@@ -110,7 +91,7 @@ def test_gpu_example_runs_on_the_a100_pool_and_succeeds_with_results(
     assert job["status"]["rayClusterName"].startswith(status["rayJobName"])
 
     with fsspec.open(gcs_emulator.url("runs", name, "speedrun_results.json"), "w") as handle:
-        handle.write(results_json(1.234))
+        handle.write(marin_results_json(1.234))
     set_rayjob_status(
         cluster,
         cluster_namespace,
@@ -219,7 +200,7 @@ def test_deleting_a_speedrunjob_deletes_its_rayjob_and_raycluster_but_keeps_resu
     wait_for(lambda: cluster.objects("rayclusters.ray.io", cluster_namespace), what="the RayCluster")
     results = gcs_emulator.url("runs", name, "speedrun_results.json")
     with fsspec.open(results, "w") as handle:
-        handle.write(results_json(1.5))
+        handle.write(marin_results_json(1.5))
     cluster.kubectl("delete", "srj", name, "-n", cluster_namespace, "--wait=true", "--timeout=60s")
     wait_for(lambda: not rayjobs(cluster, cluster_namespace), what=f"RayJob {status['rayJobName']} deleted")
     wait_for(lambda: not cluster.objects("rayclusters.ray.io", cluster_namespace), what="RayCluster deleted")

@@ -23,6 +23,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
         prefix="speedrun.marin.community", key="last-handled-configuration"
     )
     settings.watching.server_timeout = 300
+    settings.peering.lifetime = config.peering_lifetime_seconds
     if config.webhook_port is not None:
         # kopf serves TLS with a self-signed certificate and keeps the ValidatingWebhookConfiguration current.
         settings.admission.server = kopf.WebhookServer(
