@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,9 @@ def test_the_tracker_turns_levanters_calls_for_a_step_into_one_record() -> None:
     )
     tracker.log({"throughput/hook_time": 0.01}, step=3)
     tracker.log({"throughput/loading_time": 0.001}, step=3)
-    assert sink.steps == [StepRecord(step=3, duration=0.25, loss=4.5, tokens_per_second=4096.0)]
+    [record] = sink.steps
+    assert (record.step, record.duration, record.loss, record.tokens_per_second) == (3, 0.25, 4.5, 4096.0)
+    assert record.finished_at is not None and abs(record.finished_at - time.time()) < 60
     assert sink.evals == [EvalRecord(step=3, metrics={"eval/loss": 4.4, "eval/bundled/kjv/bpb": 2.1,
                                                       "eval/total_time": 0.2})]  # fmt: skip
 

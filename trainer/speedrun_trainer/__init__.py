@@ -1,1 +1,1 @@
-"""The trainer: a SpeedrunJob trained with Levanter, its results in Marin's format, its progress on the job."""
+"""The trainer: a SpeedrunJob trained with Levanter, results in Marin's format, progress on the job."""

@@ -7,6 +7,7 @@ import enum
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,10 +90,12 @@ def train_job(
     ``status`` patches the SpeedrunJob; ``console`` shows a progress bar and a results table; ``local_ray``
     starts a Ray of its own instead of joining the one in RAY_ADDRESS.
     """
+    attempt = new_attempt_id()
     paths = RunPaths(
         output=resolve_output(job, output),
         job=job.name,
-        local_dir=Path(tempfile.gettempdir()) / "speedrun" / job.namespace / job.name,
+        # Per attempt, so the W&B folder copied out at the end holds this attempt's run only.
+        local_dir=Path(tempfile.gettempdir()) / "speedrun" / job.namespace / job.name / attempt,
     )
     where = f"{job.namespace}/{job.name}"
     _prepare_environment(job, paths, quiet_levanter_bar=console)
@@ -107,7 +110,6 @@ def train_job(
 
     info = compute_run_info(job.spec)
     run_id = run_id_for(job)
-    attempt = new_attempt_id()
     mode = wandb_mode(job)
     logger.info("[%s] attempt %s of run %s: output %s, W&B %s", where, attempt, run_id, paths.output, mode)
 
@@ -136,6 +138,10 @@ def train_job(
     try:
         with registered_sink(attempt, _LinkCatcher(monitor, links, current_run_link)):
             train_lm.main(config)
+    except BaseException:
+        if status is not None:
+            status.close()
+        raise
     finally:
         for reporter in reporters:
             if reporter is not status:
@@ -168,7 +174,7 @@ def train_job(
 class _LinkCatcher:
     """Passes records on, and notes the W&B run link while the run is live (it is gone once training ends)."""
 
-    def __init__(self, monitor: RunMonitor, links: list[str | None], link: Any) -> None:
+    def __init__(self, monitor: RunMonitor, links: list[str | None], link: Callable[[], str | None]) -> None:
         self._monitor = monitor
         self._links = links
         self._link = link

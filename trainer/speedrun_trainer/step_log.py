@@ -28,6 +28,8 @@ class StepRecord:
     """Levanter's ``throughput/duration``: seconds of the train step itself."""
     loss: float | None = None
     tokens_per_second: float | None = None
+    finished_at: float | None = None
+    """Unix time the step's metrics reached the tracker (shows restarts and time to first step)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -74,6 +75,7 @@ class SpeedrunTracker(Tracker):  # type: ignore[misc]  # Levanter is untyped
                     duration=float(metrics[DURATION]),
                     loss=self._loss.pop(step, None),
                     tokens_per_second=float(tokens) if tokens is not None else None,
+                    finished_at=time.time(),
                 )
             )
         evals = {
