@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,13 @@ class OperatorConfig:
     head_cpu: str = "2"
     head_memory: str = "8Gi"
     metrics_port: int = 8080
-    metrics_address: str = "0.0.0.0"
+    listen_address: str = "0.0.0.0"
+    """Where the metrics endpoint and the admission webhook listen."""
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     peering_lifetime_seconds: int = 60
     webhook_port: int | None = None
     webhook_host: str | None = None
+    webhook_cert_dir: Path | None = None
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorConfig:
@@ -38,11 +41,14 @@ class OperatorConfig:
             head_cpu=env.get("SPEEDRUN_HEAD_CPU", defaults.head_cpu),
             head_memory=env.get("SPEEDRUN_HEAD_MEMORY", defaults.head_memory),
             metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
-            metrics_address=env.get("SPEEDRUN_METRICS_ADDRESS", defaults.metrics_address),
+            listen_address=env.get("SPEEDRUN_LISTEN_ADDRESS", defaults.listen_address),
             namespaces=namespaces,
             peering_lifetime_seconds=int(
                 env.get("SPEEDRUN_PEERING_LIFETIME_SECONDS", defaults.peering_lifetime_seconds)
             ),
             webhook_port=int(env["SPEEDRUN_WEBHOOK_PORT"]) if env.get("SPEEDRUN_WEBHOOK_PORT") else None,
             webhook_host=env.get("SPEEDRUN_WEBHOOK_HOST") or None,
+            webhook_cert_dir=Path(env["SPEEDRUN_WEBHOOK_CERT_DIR"])
+            if env.get("SPEEDRUN_WEBHOOK_CERT_DIR")
+            else None,
         )

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fixtures.speedrunjobs import EXAMPLES, example_manifest
 
+from fixtures.speedrunjobs import EXAMPLES, example_manifest
 from harness.pytest_plugin import ClusterFixture
 from speedrun_operator.crd import IMMUTABLE_MESSAGE
 

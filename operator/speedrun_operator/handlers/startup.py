@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import kopf
 
 from speedrun_operator import kube, metrics
 from speedrun_operator.config import OperatorConfig
+from speedrun_operator.webhook_tls import write_self_signed
 
 
 @kopf.on.startup()
@@ -25,10 +28,25 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
     settings.watching.server_timeout = 300
     settings.peering.lifetime = config.peering_lifetime_seconds
     if config.webhook_port is not None:
-        # kopf serves TLS with a self-signed certificate and keeps the ValidatingWebhookConfiguration current.
-        settings.admission.server = kopf.WebhookServer(
-            addr="0.0.0.0", port=config.webhook_port, host=config.webhook_host
-        )
-        settings.admission.managed = "speedrun.marin.community"
-    metrics.serve(config.metrics_port, config.metrics_address)
+        _serve_admission(settings, config)
+    metrics.serve(config.metrics_port, config.listen_address)
     logger.info("metrics on :%d; default image %s", config.metrics_port, config.default_image)
+
+
+def _serve_admission(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    """TLS from mounted files when given (cert-manager, a Secret), else a fresh self-signed certificate."""
+    host = config.webhook_host or "localhost"
+    if config.webhook_cert_dir is not None:
+        cert, key = config.webhook_cert_dir / "tls.crt", config.webhook_cert_dir / "tls.key"
+    else:
+        cert, key = write_self_signed(host, Path(tempfile.mkdtemp(prefix="speedrun-webhook-")))
+    settings.admission.server = kopf.WebhookServer(
+        addr=config.listen_address,
+        port=config.webhook_port,
+        host=host,
+        certfile=cert,
+        pkeyfile=key,
+        cafile=cert,
+    )
+    # kopf keeps the ValidatingWebhookConfiguration of this name pointing at the server, with its CA.
+    settings.admission.managed = "speedrun.marin.community"
