@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from fixtures.storage import GcsEmulator
 from fixtures.trainer import JobFactory
-
 from speedrun_operator.api import parse_job
 from speedrun_trainer import storage
 from speedrun_trainer.paths import RunPaths

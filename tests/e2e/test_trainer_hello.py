@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixtures.trainer import REPO, SpeedrunProcess, read_run_info
 
+from fixtures.trainer import REPO, SpeedrunProcess, read_run_info
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info
 from speedrun_trainer.results import MARIN_RUN_INFO_KEYS

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from fixtures.trainer import JobFactory, SpeedrunProcess, read_run_info, write_job
 
 pytestmark = pytest.mark.e2e

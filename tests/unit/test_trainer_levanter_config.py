@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fixtures.trainer import JobFactory
 from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig
 from levanter.optim import AdamConfig
 from levanter.schedule import ScheduleStep
 from levanter.tracker import NoopConfig
 
+from fixtures.trainer import JobFactory
 from speedrun_trainer.dataset import BUNDLED_VALIDATION, TRAIN_COMPONENT, bundled_tokenizer_dir
 from speedrun_trainer.levanter_config import build_train_config
 from speedrun_trainer.paths import RunPaths

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from fixtures.trainer import JobFactory
 
+from fixtures.trainer import JobFactory
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info
 from speedrun_trainer.paths import RunPaths
