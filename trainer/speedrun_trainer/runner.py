@@ -64,6 +64,12 @@ class RunMonitor:
         self.recorder.add_eval(record)
 
 
+def configure_logging() -> None:
+    """This trainer's messages at INFO, other libraries' at WARNING: Ray and JAX are chatty at INFO."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("speedrun_trainer").setLevel(logging.INFO)
+
+
 def resolve_output(job: SpeedrunJob, output: str | None) -> str:
     """The output prefix; a plain path becomes absolute, since Ray's workers write caches there too."""
     chosen = output or job.spec.output or os.environ.get(OUTPUT_ENV) or DEFAULT_LOCAL_OUTPUT

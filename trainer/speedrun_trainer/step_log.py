@@ -79,10 +79,6 @@ class StepRecorder:
         self._thread = threading.Thread(target=self._run, name=f"step-recorder-{attempt}", daemon=True)
         self._thread.start()
 
-    @property
-    def attempt(self) -> str:
-        return self._attempt
-
     def add_step(self, record: StepRecord) -> None:
         self._add({"kind": "step", **asdict(record)})
 

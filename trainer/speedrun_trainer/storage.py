@@ -44,11 +44,6 @@ def read_text(url: str) -> str:
     return text
 
 
-def exists(url: str) -> bool:
-    fs, path = url_to_fs(url)
-    return bool(fs.exists(path))
-
-
 def list_names(url: str) -> list[str]:
     """Names of the files directly under ``url`` (none when it does not exist), sorted."""
     fs, path = url_to_fs(url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
@@ -26,8 +25,8 @@ def run(file: Path, output: str | None) -> None:
         click.echo(
             f"{job.name}: asks for {job.spec.resources.describe()}; training on the devices JAX sees here"
         )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from speedrun_trainer.runner import train_job
+    from speedrun_trainer.runner import configure_logging, train_job
 
+    configure_logging()
     result = train_job(job, output=output, console=True, local_ray=True)
     click.echo(f"results: {result.results_url}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,10 @@ def train(file: Path | None, job_ref: str | None, output: str | None) -> None:
     """
     if (file is None) == (job_ref is None):
         raise click.UsageError("give a FILE or --job NAMESPACE/NAME (one of them)")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from speedrun_trainer.runner import configure_logging, train_job
     from speedrun_trainer.status_reporter import JobRef, StatusReporter, custom_objects_api
 
+    configure_logging()
     ref = _parse_ref(job_ref) if job_ref is not None else JobRef.from_env()
     api = custom_objects_api() if ref is not None else None
     if file is not None:
@@ -36,8 +36,6 @@ def train(file: Path | None, job_ref: str | None, output: str | None) -> None:
     else:
         assert ref is not None
         job = _read_job(api, ref.namespace, ref.name)
-
-    from speedrun_trainer.runner import train_job
 
     status = StatusReporter(ref, api) if ref is not None else None
     result = train_job(job, output=output, status=status)
