@@ -117,9 +117,7 @@ def plain_child(job_file: Path, output: Path, log: Path) -> None:
 
     job = load_job(job_file)
     paths = RunPaths(output=str(output), job=job.name, local_dir=output / "local")
-    config = build_train_config(
-        job.spec, paths, "bench-plain", [JsonLoggerConfig(logger_name=STEP_LOGGER)], ray_address="local"
-    )
+    config = build_train_config(job.spec, paths, "bench-plain", [JsonLoggerConfig(logger_name=STEP_LOGGER)])
     train_lm.main(config)
 
 

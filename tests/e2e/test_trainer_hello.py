@@ -32,7 +32,6 @@ def test_speedrun_run_trains_the_hello_world_and_leaves_a_marin_results_file(
     code = process.wait(timeout=BUDGET_SECONDS + 60)
     wall = time.monotonic() - started
     assert code == 0, process.output()[-4000:]
-    assert wall < BUDGET_SECONDS, f"hello-world took {wall:.0f} s"
 
     job = load_job(HELLO)
     results = tmp_path / "speedrun-output" / job.name / "speedrun_results.json"
@@ -80,3 +79,8 @@ def test_speedrun_run_trains_the_hello_world_and_leaves_a_marin_results_file(
     # A ready submission folder: the job beside its results, and the offline W&B run kept.
     assert load_job(results.parent / "speedrun_job.yaml").spec == job.spec
     assert list((results.parent / "wandb").glob("offline-run-*"))
+
+    # Last, so a slow machine still shows whether everything else holds.
+    assert wall < BUDGET_SECONDS, (
+        f"hello-world took {wall:.0f} s (training itself {info['training_time']:.0f} s)"
+    )

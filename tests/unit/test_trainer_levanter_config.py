@@ -108,12 +108,12 @@ def test_jax_distributed_init_only_for_multi_host_tpu_slices(tiny_job: JobFactor
     assert distributed({"cpu": None, "tpu": {"type": "v4-8", "slices": 2}, "peakFlopsPerChip": None}) is True
 
 
-def test_ray_is_joined_by_default_and_started_here_when_asked(tiny_job: JobFactory) -> None:
+def test_levanter_starts_or_joins_ray_unless_the_caller_started_one(tiny_job: JobFactory) -> None:
     job = tiny_job()
-    assert build_train_config(job.spec, PATHS, "r", [NoopConfig()]).trainer.ray.address is None
+    joined = build_train_config(job.spec, PATHS, "r", [NoopConfig()]).trainer.ray
+    assert (joined.address, joined.auto_start_cluster) == (None, True)  # RAY_ADDRESS, else a local Ray
     assert (
-        build_train_config(job.spec, PATHS, "r", [NoopConfig()], ray_address="local").trainer.ray.address
-        == "local"
+        build_train_config(job.spec, PATHS, "r", [], start_ray=False).trainer.ray.auto_start_cluster is False
     )
 
 

@@ -49,10 +49,10 @@ def build_train_config(
     paths: RunPaths,
     run_id: str,
     trackers: Sequence[TrackerConfig],
-    ray_address: str | None = None,
+    start_ray: bool = True,
 ) -> TrainLmConfig:
-    """``ray_address`` None joins the Ray cluster in RAY_ADDRESS (KubeRay sets it) or starts a local one;
-    "local" always starts one on this machine."""
+    """With ``start_ray`` Levanter joins the Ray cluster in RAY_ADDRESS (KubeRay sets it) or starts a local
+    one; without, the caller has started Ray already."""
     train = spec.train
     return TrainLmConfig(
         data=data_config(spec.dataset, paths.caches),
@@ -73,7 +73,7 @@ def build_train_config(
             log_dir=paths.log_dir,
             checkpointer=checkpointer_config(train, paths),
             distributed=DistributedConfig(initialize_jax_distributed=is_multihost(spec)),
-            ray=RayConfig(address=ray_address, auto_start_cluster=True),
+            ray=RayConfig(auto_start_cluster=start_ray),
             require_accelerator=spec.resources.cpu is None,
         ),
         z_loss_weight=train.z_loss_weight or 0.0,

@@ -137,9 +137,11 @@ def train_job(
         paths,
         run_id,
         trackers=[wandb_config(job, run_id, mode), SpeedrunTrackerConfig(sink=attempt)],
-        ray_address="local" if local_ray else None,
+        start_ray=not local_ray,
     )
     write_config(job, paths)
+    if local_ray:
+        _start_local_ray()
     links: list[str | None] = []
     try:
         with registered_sink(attempt, _LinkCatcher(monitor, links, current_run_link)):
@@ -175,6 +177,14 @@ def train_job(
 
         print_results(run_info, paths.results)
     return TrainResult(results_url=paths.results, run_info=run_info)
+
+
+def _start_local_ray() -> None:
+    """A Ray of this process's own, whatever RAY_ADDRESS says; without the dashboard, which costs seconds of
+    start-up and a port. The namespace is the one Levanter uses for its actors."""
+    import ray
+
+    ray.init(address="local", namespace="levanter", include_dashboard=False)
 
 
 class _LinkCatcher:
