@@ -11,6 +11,8 @@ import fsspec
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 RESULTS_FILE = "speedrun_results.json"
+CONFIG_FILE = "speedrun_job.yaml"
+"""The SpeedrunJob YAML the trainer writes beside its results: together they make a leaderboard folder."""
 
 
 def join(prefix: str, *parts: str) -> str:

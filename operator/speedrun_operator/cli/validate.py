@@ -1,4 +1,7 @@
-"""``speedrun validate FILE|DIR...``: check SpeedrunJob files, one line per error."""
+"""``speedrun validate FILE|DIR...``: check SpeedrunJob files and submission folders, one line per error.
+
+A ``speedrun_results.json`` (found in a directory, or named) is checked against the SpeedrunJob beside it:
+parameters, tokens and FLOPs recomputed from that config must match what the file claims."""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import click
 from speedrun_operator.api import InvalidSpeedrunJob, parse_job
 from speedrun_operator.cli.errors import EXIT_INVALID
 from speedrun_operator.manifests import ManifestError, iter_documents, looks_like_speedrun_job
+from speedrun_operator.storage import RESULTS_FILE
+from speedrun_operator.submissions import results_problems
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -17,7 +22,9 @@ _SUFFIXES = (".yaml", ".yml")
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check SpeedrunJob files (directories are searched for *.yaml). Exits 2 on any error."""
+    """Check SpeedrunJob files and speedrun_results.json files against the config beside them.
+
+    Directories are searched for *.yaml, *.yml and speedrun_results.json. Exits 2 on any error."""
     checked = failed = 0
     for path in _files(paths):
         problems = _problems(path)
@@ -35,12 +42,18 @@ def validate(paths: tuple[Path, ...]) -> None:
 def _files(paths: Iterable[Path]) -> Iterable[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if (p.suffix in _SUFFIXES or p.name == RESULTS_FILE) and p.is_file()
+            )
         else:
             yield path
 
 
 def _problems(path: Path) -> list[str]:
+    if path.suffix == ".json":
+        return results_problems(path)
     try:
         documents = list(iter_documents(path))
     except ManifestError as exc:

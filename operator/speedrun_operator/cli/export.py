@@ -1,0 +1,43 @@
+"""``speedrun export JOB|RESULTS_URL DIR``: a leaderboard submission folder from a finished run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from speedrun_operator.cli.errors import EXIT_INVALID
+from speedrun_operator.submissions import export as submissions
+
+_JOB = re.compile(r"^(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<name>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
+
+
+@click.command()
+@click.argument("source")
+@click.argument("destination", metavar="DIR")
+def export(source: str, destination: str) -> None:
+    """Write DIR: a SpeedrunJob (speedrun_job.yaml) and its speedrun_results.json, checked for agreement.
+
+    SOURCE is NAMESPACE/NAME of a SpeedrunJob on the API server (its status.results.resultsUrl is read), or a
+    results URL or path (gs://, file://, a local path): the speedrun_results.json or the folder holding it.
+    """
+    try:
+        submission = (
+            submissions.from_cluster(match["namespace"], match["name"])
+            if (match := _job_reference(source))
+            else submissions.from_results(source)
+        )
+        config_url, results_url = submissions.write(submission, destination)
+    except submissions.ExportError as exc:
+        for line in exc.lines:
+            click.echo(line, err=True)
+        raise SystemExit(EXIT_INVALID) from None
+    click.echo(f"wrote {config_url} and {results_url} (from {submission.results_url})")
+
+
+def _job_reference(source: str) -> re.Match[str] | None:
+    """NAMESPACE/NAME, unless it names something on this machine or carries a scheme."""
+    if "://" in source or Path(source).exists():
+        return None
+    return _JOB.match(source)
