@@ -92,3 +92,10 @@ def test_cel_rules_guard_what_the_api_server_can_check_alone() -> None:
     assert "oldSelf.status.startTime" in immutability["rule"]
     assert "self.spec.suspend" not in immutability["rule"]
     assert "self.spec.train == oldSelf.spec.train" in immutability["rule"]
+
+
+def test_the_chart_ships_the_same_kopf_peering_crds_as_crds_folder() -> None:
+    chart_copy = ROOT / "helm" / "speedrun-operator" / "crds" / "kopf-peering.yaml"
+    assert chart_copy.read_text() == (ROOT / "crds" / "kopf-peering.yaml").read_text(), (
+        "copy crds/kopf-peering.yaml over the chart's copy"
+    )
