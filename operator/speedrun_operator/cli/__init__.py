@@ -6,7 +6,7 @@ from importlib.metadata import version
 
 import click
 
-from speedrun_operator.cli import crd, export, info, operator_cmd, run, train, validate
+from speedrun_operator.cli import crd, export, info, leaderboard, operator_cmd, run, train, validate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,3 +22,4 @@ main.add_command(operator_cmd.operator)
 main.add_command(run.run)
 main.add_command(train.train)
 main.add_command(export.export)
+main.add_command(leaderboard.leaderboard_command)
