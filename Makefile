@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[operator,trainer,dev]"
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@rm -f $(VENV)/.installed-* && touch $@
 
 ## The main job: train the bundled hello-world on this machine.
