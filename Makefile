@@ -9,6 +9,11 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@# The e2e tier's real node and image builds (tests/harness/node.py, images.py) need these Debian packages.
+	@command -v podman >/dev/null && command -v containerd >/dev/null && command -v debootstrap >/dev/null \
+	  && command -v nft >/dev/null && command -v conntrack >/dev/null && test -x /usr/lib/cni/bridge \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      podman runc containerd containernetworking-plugins conntrack nftables iptables debootstrap)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[operator,trainer,dev]"
