@@ -37,6 +37,7 @@ from fixtures.storage import GcsEmulator
 from harness import processes
 from harness.cluster import wait_for
 from harness.pytest_plugin import ClusterFixture
+from speedrun_operator.webhook_tls import write_self_signed
 
 pytestmark = pytest.mark.cluster
 
@@ -173,9 +174,10 @@ def check_webhook(objects: list[dict[str, Any]], release: str, namespace: str) -
     webhook_rules = [
         r for r in operator_rules(objects) if "validatingwebhookconfigurations" in r["resources"]
     ]
-    assert {tuple(r["verbs"]): r.get("resourceNames") for r in webhook_rules} == {
-        ("create",): None,
-        ("get", "patch"): [WEBHOOK_CONFIGURATION],
+    kinds = ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
+    assert {tuple(r["verbs"]): (r["resources"], r.get("resourceNames")) for r in webhook_rules} == {
+        ("create",): (kinds, None),
+        ("get", "patch"): (kinds, [WEBHOOK_CONFIGURATION]),
     }
 
 
@@ -396,6 +398,120 @@ def test_install_puts_both_operator_replicas_on_kwok_nodes(release: Release, clu
     trainer = cluster.get("serviceaccount", release.training_account, release.namespace)
     assert trainer is not None
     assert trainer["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == GCP_SA
+
+
+def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_and_refuse_bad_jobs(
+    chart: Path,
+    helm_home: Path,
+    chart_crds: ClusterFixture,
+    operator: OperatorProcess,
+    cluster_namespace: str,
+    tmp_path: Path,
+) -> None:
+    """A webhook-enabled release; our operator with its operator SA's token serves the webhook on loopback.
+
+    Runs before the module's chart operator starts (pytest keeps file order), while the session's operator
+    is stopped.
+    """
+    cluster, name = chart_crds, f"wh{uuid.uuid4().hex[:6]}"
+    installed = helm(
+        helm_home,
+        "install",
+        name,
+        str(chart),
+        "-n",
+        cluster_namespace,
+        "--set",
+        f"peering.name={name}",
+        "--set",
+        "webhook.enabled=true",
+        "--set",
+        "webhook.certSecretName=speedrun-webhook-tls",
+        kubeconfig=cluster.kubeconfig,
+    )
+    assert installed.returncode == 0, installed.stderr
+    account = f"{name}-speedrun-operator"
+    user = f"system:serviceaccount:{cluster_namespace}:{account}"
+    configurations = "validatingwebhookconfigurations.admissionregistration.k8s.io"
+    assert can_i(cluster, user, "create", configurations, None)
+    assert can_i(cluster, user, "patch", f"{configurations}/{WEBHOOK_CONFIGURATION}", None)
+    assert not can_i(cluster, user, "patch", f"{configurations}/someone-elses", None)
+    assert not can_i(cluster, user, "delete", f"{configurations}/{WEBHOOK_CONFIGURATION}", None)
+    # kopf manages an (empty) MutatingWebhookConfiguration of the same name as well.
+    mutating = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
+    assert can_i(cluster, user, "patch", f"{mutating}/{WEBHOOK_CONFIGURATION}", None)
+    assert not can_i(cluster, user, "patch", f"{mutating}/someone-elses", None)
+
+    # The Deployment's configuration, but on loopback: the Service's DNS name resolves only in a cluster, and
+    # the Secret's certificate is one made here for 127.0.0.1.
+    deployment = cluster.get("deployment", account, cluster_namespace)
+    assert deployment is not None
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    certs = tmp_path / "certs"
+    cert, key = write_self_signed("127.0.0.1", certs)
+    cert.rename(certs / "tls.crt")
+    key.rename(certs / "tls.key")
+    metrics_port, webhook_port = processes.free_ports(2)
+    env = {
+        **{k: v for k, v in operator.env.items() if not k.startswith("SPEEDRUN_")},
+        **env_of(container),
+        "KUBECONFIG": str(token_kubeconfig(cluster, cluster_namespace, account, tmp_path / "kubeconfig")),
+        "SPEEDRUN_METRICS_PORT": str(metrics_port),
+        "SPEEDRUN_LISTEN_ADDRESS": "127.0.0.1",
+        "SPEEDRUN_WEBHOOK_HOST": "127.0.0.1",
+        "SPEEDRUN_WEBHOOK_CERT_DIR": str(certs),
+    }
+    args = [arg for arg in container["args"] if not arg.startswith("--liveness")]
+    assert args == [f"--peering={name}", "--webhook-port=9443"]
+    webhook_operator = dataclasses.replace(
+        operator,
+        log=tmp_path / "operator.log",
+        env=env,
+        metrics_port=metrics_port,
+        popen=None,
+        pids=[],
+        args=(f"--peering={name}", f"--webhook-port={webhook_port}"),
+    )
+    operator.stop()
+    try:
+        webhook_operator.start()
+        cluster.kubectl(
+            "wait", "--for=create", f"validatingwebhookconfiguration/{WEBHOOK_CONFIGURATION}", "--timeout=60s"
+        )
+
+        def served() -> bool:
+            found = cluster.get("validatingwebhookconfiguration", WEBHOOK_CONFIGURATION)
+            return bool(found and found.get("webhooks"))
+
+        wait_for(served, what="kopf to point the webhook configuration at its server", timeout=60)
+        bad = example_manifest(
+            "tpu-v4-8.yaml", name="rejected", train={"batchSize": 30, "steps": 10, "learningRate": 0.1}
+        )
+        refused = cluster.kubectl(
+            "apply",
+            "--dry-run=server",
+            "-n",
+            cluster_namespace,
+            "-f",
+            "-",
+            input=json.dumps(bad),
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "spec.train.batchSize: must be divisible by the number of chips of v4-8" in refused.stderr
+        good = example_manifest("tpu-v4-8.yaml", name="admitted")
+        admitted = cluster.kubectl(
+            "apply", "--dry-run=server", "-n", cluster_namespace, "-f", "-", input=json.dumps(good)
+        )
+        assert "created (server dry run)" in admitted.stdout
+        log = webhook_operator.log.read_text()
+        assert "Forbidden" not in log and "Not enough RBAC" not in log, webhook_operator.log_tail()
+    finally:
+        webhook_operator.stop()
+        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+            cluster.kubectl("delete", f"{kind}/{WEBHOOK_CONFIGURATION}", "--ignore-not-found")
+        helm(helm_home, "uninstall", name, "-n", cluster_namespace, kubeconfig=cluster.kubeconfig)
+        operator.start()
 
 
 @pytest.fixture(scope="module")
