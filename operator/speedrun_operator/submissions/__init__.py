@@ -1,6 +1,5 @@
 """Leaderboard submissions: export a run's folder, check it against its config, and rank results."""
 
-from speedrun_operator.submissions.consistency import Problem, check_results
 from speedrun_operator.submissions.folder import results_problems
 
-__all__ = ["Problem", "check_results", "results_problems"]
+__all__ = ["results_problems"]
