@@ -142,9 +142,7 @@ class _Checker:
 
     def present(self, key: str) -> None:
         if key not in self.values:
-            self.problems.append(
-                Problem(self.prefix + key, "no such key", "a key Marin results files have")
-            )
+            self.problems.append(Problem(self.prefix + key, "no such key", "a key Marin results files have"))
 
     def equal(self, key: str, expected: Any) -> None:
         if key in self.values and self.values[key] != expected:
