@@ -17,7 +17,9 @@ _JOB = re.compile(r"^(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<name>[a-z0
 @click.argument("source")
 @click.argument("destination", metavar="DIR")
 def export(source: str, destination: str) -> None:
-    """Write DIR: a SpeedrunJob (speedrun_job.yaml) and its speedrun_results.json, checked for agreement.
+    """Export a finished run as a leaderboard folder.
+
+    DIR gets the SpeedrunJob (speedrun_job.yaml) and its speedrun_results.json, once checked to agree.
 
     SOURCE is NAMESPACE/NAME of a SpeedrunJob on the API server (its status.results.resultsUrl is read), or a
     results URL or path (gs://, file://, a local path): the speedrun_results.json or the folder holding it.
