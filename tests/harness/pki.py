@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,27 +123,44 @@ CLIENTS: dict[str, str] = {
 }
 
 
-def apiserver_sans(first_service_ip: str) -> list[str]:
+CLIENT_EXT = (
+    "basicConstraints=CA:FALSE\n"
+    "keyUsage=critical,digitalSignature,keyEncipherment\n"
+    "extendedKeyUsage=clientAuth\n"
+)
+
+
+def sign_client(directory: Path, name: str, subject: str, days: int = 30) -> KeyPair:
+    """One more client certificate from the CA that :func:`make_pki` made in ``directory``."""
+    ca = KeyPair(directory / "ca.crt", directory / "ca.key")
+    return _sign(directory, ca, name, subject, CLIENT_EXT, days)
+
+
+def apiserver_sans(first_service_ip: str, extra_ips: Sequence[str] = ()) -> list[str]:
     dns = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
     dns.append("kubernetes.default.svc.cluster.local")
-    return [*(f"DNS:{d}" for d in dns), "IP:127.0.0.1", f"IP:{first_service_ip}"]
+    ips = ["127.0.0.1", first_service_ip, *extra_ips]
+    return [*(f"DNS:{d}" for d in dns), *(f"IP:{ip}" for ip in ips)]
 
 
-def make_pki(directory: Path, *, first_service_ip: str = "10.0.0.1", days: int = 30) -> ClusterPki:
-    """Create the CA, the serving and client certificates and the service-account keys in ``directory``."""
+def make_pki(
+    directory: Path, *, first_service_ip: str = "10.0.0.1", days: int = 30, extra_ips: Sequence[str] = ()
+) -> ClusterPki:
+    """Create the CA, the serving and client certificates and the service-account keys in ``directory``.
+
+    ``extra_ips``: more addresses the API server serves on (the real node's bridge gateway).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     ca = _make_ca(directory, days)
     server_ext = (
         "basicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        f"subjectAltName={','.join(apiserver_sans(first_service_ip))}\n"
+        f"subjectAltName={','.join(apiserver_sans(first_service_ip, extra_ips))}\n"
     )
     apiserver = _sign(directory, ca, "apiserver", "/CN=kube-apiserver", server_ext, days)
-    client_ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-    client_ext += "extendedKeyUsage=clientAuth\n"
     clients = {
-        name: _sign(directory, ca, name, subject, client_ext, days) for name, subject in CLIENTS.items()
+        name: _sign(directory, ca, name, subject, CLIENT_EXT, days) for name, subject in CLIENTS.items()
     }
     sa_key = directory / "service-account.key"
     sa_pub = directory / "service-account.pub"
