@@ -400,6 +400,10 @@ def test_install_puts_both_operator_replicas_on_kwok_nodes(release: Release, clu
     assert trainer["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == GCP_SA
 
 
+def running(process: OperatorProcess) -> bool:
+    return process.popen is not None and process.popen.poll() is None
+
+
 def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_and_refuse_bad_jobs(
     chart: Path,
     helm_home: Path,
@@ -410,8 +414,8 @@ def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_
 ) -> None:
     """A webhook-enabled release; our operator with its operator SA's token serves the webhook on loopback.
 
-    Runs before the module's chart operator starts (pytest keeps file order), while the session's operator
-    is stopped.
+    The session's operator is stopped meanwhile (and restarted only if it was running: in file order this
+    test runs before the module's chart operator has stopped it).
     """
     cluster, name = chart_crds, f"wh{uuid.uuid4().hex[:6]}"
     installed = helm(
@@ -472,6 +476,7 @@ def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_
         pids=[],
         args=(f"--peering={name}", f"--webhook-port={webhook_port}"),
     )
+    was_running = running(operator)
     operator.stop()
     try:
         webhook_operator.start()
@@ -511,7 +516,8 @@ def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_
         for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
             cluster.kubectl("delete", f"{kind}/{WEBHOOK_CONFIGURATION}", "--ignore-not-found")
         helm(helm_home, "uninstall", name, "-n", cluster_namespace, kubeconfig=cluster.kubeconfig)
-        operator.start()
+        if was_running:
+            operator.start()
 
 
 @pytest.fixture(scope="module")
