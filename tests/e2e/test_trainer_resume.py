@@ -38,8 +38,9 @@ def wait_for(condition: Callable[[], bool], process: SpeedrunProcess, timeout: f
         time.sleep(0.2)
 
 
-def test_a_run_killed_after_a_checkpoint_resumes_and_sums_both_attempts(
-    tmp_path: Path, tiny_job: JobFactory, speedrun_processes: Callable[..., SpeedrunProcess]
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_a_run_stopped_after_a_checkpoint_resumes_and_sums_both_attempts(
+    tmp_path: Path, tiny_job: JobFactory, speedrun_processes: Callable[..., SpeedrunProcess], stop: str
 ) -> None:
     job = tiny_job(name="preempted", train={"steps": STEPS, "stepsPerCheckpoint": CHECKPOINT_EVERY})
     manifest = write_job(job, tmp_path)
@@ -49,22 +50,28 @@ def test_a_run_killed_after_a_checkpoint_resumes_and_sums_both_attempts(
     checkpoint = output / "checkpoints" / job.name / f"step-{CHECKPOINT_EVERY}" / "metadata.json"
 
     first = speedrun_processes(args, cwd=tmp_path, log=tmp_path / "attempt-1.log")
-    wait_for(checkpoint.exists, first, 300, f"checkpoint at step {CHECKPOINT_EVERY}")
-    # Kill once the records of the steps up to the checkpoint are on storage (they flush every few seconds).
-    wait_for(
-        lambda: (
-            max((max(s) for s in raw_step_durations(steps_dir).values() if s), default=-1) >= CHECKPOINT_EVERY
-        ),
-        first,
-        60,
-        "flushed step records past the checkpoint",
-    )
-    first.kill_group()
-    assert first.proc.returncode == -9
+    wait_for(checkpoint.exists, first, 600, f"checkpoint at step {CHECKPOINT_EVERY}")
+    if stop == "SIGKILL":
+        # Nothing runs after SIGKILL: kill once the records up to the checkpoint are on storage (they flush
+        # every few seconds).
+        wait_for(
+            lambda: (
+                max((max(s) for s in raw_step_durations(steps_dir).values() if s), default=-1)
+                >= CHECKPOINT_EVERY
+            ),
+            first,
+            60,
+            "flushed step records past the checkpoint",
+        )
+        first.kill_group()
+        assert first.proc.returncode == -9
+    else:
+        # A preemption's SIGTERM: the trainer writes out the records it holds as it exits.
+        assert first.terminate() != 0
     assert not (output / job.name / "speedrun_results.json").exists()
 
     second = speedrun_processes(args, cwd=tmp_path, log=tmp_path / "attempt-2.log")
-    assert second.wait(timeout=300) == 0, second.output()[-4000:]
+    assert second.wait(timeout=600) == 0, second.output()[-4000:]
     info = read_run_info(output / job.name / "speedrun_results.json")
     attempts = raw_step_durations(steps_dir)
     assert len(attempts) == 2
