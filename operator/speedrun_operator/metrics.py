@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable
 
@@ -9,7 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from speedrun_operator.api import Phase, Results
+from speedrun_operator.api import Phase, Progress, Results
 
 TRANSITIONS = Counter(
     "speedrun_phase_transitions_total", "SpeedrunJob phase transitions.", ["from_phase", "to_phase"]
@@ -39,6 +40,10 @@ RESULT_HARDWARE_FLOPS = Gauge(
 RESULT_MFU = Gauge(
     "speedrun_result_mfu_ratio", "Model FLOPs utilisation of finished runs (0-1).", _RESULT_LABELS
 )
+_JOB_LABELS = ["namespace", "job"]
+JOB_PROGRESS = Gauge("speedrun_job_progress_ratio", "Steps done / steps, of running jobs (0-1).", _JOB_LABELS)
+JOB_THROUGHPUT = Gauge("speedrun_job_tokens_per_second", "Recent training throughput of jobs.", _JOB_LABELS)
+JOB_MFU = Gauge("speedrun_job_mfu_ratio", "Recent model FLOPs utilisation of jobs (0-1).", _JOB_LABELS)
 
 
 class PhaseCollector(Collector):
@@ -68,6 +73,23 @@ class PhaseCollector(Collector):
 
 PHASES = PhaseCollector()
 REGISTRY.register(PHASES)
+
+
+def observe_job(namespace: str, name: str, phase: str | None, progress: Progress | None) -> None:
+    """Refresh one job's gauges from its status (phase None: the job is gone)."""
+    PHASES.observe(namespace, name, phase)
+    if phase is None or progress is None:
+        for gauge in (JOB_PROGRESS, JOB_THROUGHPUT, JOB_MFU):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
+        return
+    JOB_PROGRESS.labels(namespace, name).set(
+        progress.step / progress.total_steps if progress.total_steps else 0
+    )
+    if progress.tokens_per_second is not None:
+        JOB_THROUGHPUT.labels(namespace, name).set(progress.tokens_per_second)
+    if progress.mfu is not None:
+        JOB_MFU.labels(namespace, name).set(progress.mfu / 100.0)
 
 
 def record_results(namespace: str, name: str, author: str, accelerator: str, results: Results) -> None:

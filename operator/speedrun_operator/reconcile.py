@@ -39,9 +39,13 @@ def now_rfc3339() -> str:
 
 
 def _status_of(body: dict[str, Any]) -> SpeedrunJobStatus:
+    """The status as stored; the job's gauges are refreshed from it, so they are right after a restart too."""
     raw = body.get("status") or {}
     known = {key: value for key, value in raw.items() if key in _STATUS_ALIASES}
-    return SpeedrunJobStatus.model_validate(known)
+    status = SpeedrunJobStatus.model_validate(known)
+    meta = body["metadata"]
+    metrics.observe_job(meta.get("namespace", "default"), meta["name"], status.phase.value, status.progress)
+    return status
 
 
 _STATUS_ALIASES = {field.alias or name for name, field in SpeedrunJobStatus.model_fields.items()}
@@ -60,7 +64,7 @@ def _write_status(body: dict[str, Any], status: SpeedrunJobStatus, old: Speedrun
         return
     meta = body["metadata"]
     kube.patch_speedrunjob_status(meta.get("namespace", "default"), meta["name"], changed)
-    metrics.PHASES.observe(meta.get("namespace", "default"), meta["name"], status.phase.value)
+    metrics.observe_job(meta.get("namespace", "default"), meta["name"], status.phase.value, status.progress)
 
 
 def _announce(body: dict[str, Any], transition: Transition | None, events: EventSink) -> None:

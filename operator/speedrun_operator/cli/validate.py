@@ -24,10 +24,13 @@ _SUFFIXES = (".yaml", ".yml")
 def validate(paths: tuple[Path, ...]) -> None:
     """Check SpeedrunJob files and speedrun_results.json files against the config beside them.
 
-    Directories are searched for *.yaml, *.yml and speedrun_results.json. Exits 2 on any error."""
+    Directories are searched for *.yaml, *.yml and speedrun_results.json; YAML files there that hold no
+    SpeedrunJob (a kustomization, a Secret) are left alone. Exits 2 on any error."""
     checked = failed = 0
-    for path in _files(paths):
-        problems = _problems(path)
+    for path, named in _files(paths):
+        problems = _problems(path, named)
+        if problems is None:
+            continue
         checked += 1
         if problems:
             failed += 1
@@ -39,19 +42,22 @@ def validate(paths: tuple[Path, ...]) -> None:
     click.echo(f"{checked} file{'s' if checked != 1 else ''} valid")
 
 
-def _files(paths: Iterable[Path]) -> Iterable[Path]:
+def _files(paths: Iterable[Path]) -> Iterable[tuple[Path, bool]]:
+    """Each file to check, and whether the user named it (rather than it being found in a directory)."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(
+            found = (
                 p
                 for p in path.rglob("*")
                 if (p.suffix in _SUFFIXES or p.name == RESULTS_FILE) and p.is_file()
             )
+            yield from ((p, False) for p in sorted(found))
         else:
-            yield path
+            yield path, True
 
 
-def _problems(path: Path) -> list[str]:
+def _problems(path: Path, named: bool) -> list[str] | None:
+    """Error lines for ``path``; None for a YAML file found in a directory that holds no SpeedrunJob."""
     if path.suffix == ".json":
         return results_problems(path)
     try:
@@ -60,7 +66,9 @@ def _problems(path: Path) -> list[str]:
         return [f"{exc.where}: {error}" for error in exc.errors]
     jobs = [doc for doc in documents if looks_like_speedrun_job(doc.data)]
     if not jobs:
-        return [f"{path}: kind: no SpeedrunJob in this file (each needs kind: SpeedrunJob)"]
+        return (
+            [f"{path}: kind: no SpeedrunJob in this file (each needs kind: SpeedrunJob)"] if named else None
+        )
     lines: list[str] = []
     for document in jobs:
         try:

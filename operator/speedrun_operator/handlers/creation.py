@@ -21,4 +21,4 @@ def ensure_rayjob(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 def forget(body: kopf.Body, **_: Any) -> None:
     """Children go by garbage collection (owner references); results in storage stay. Drop the metric."""
-    metrics.PHASES.observe(body.metadata.namespace or "default", body.metadata.name or "", None)
+    metrics.observe_job(body.metadata.namespace or "default", body.metadata.name or "", None, None)
