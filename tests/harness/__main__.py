@@ -38,7 +38,13 @@ def _export_line(state: ClusterState) -> str:
 
 
 def cmd_up(
-    run_dir: Path, *, detach: bool, ready_file: Path | None, pools_file: Path | None, kuberay: bool
+    run_dir: Path,
+    *,
+    detach: bool,
+    ready_file: Path | None,
+    pools_file: Path | None,
+    kuberay: bool,
+    real_node: bool = False,
 ) -> int:
     existing = _running_state(run_dir)
     if existing is not None:
@@ -46,7 +52,7 @@ def cmd_up(
         print(_export_line(existing))
         return 0
     if detach:
-        return _up_detached(run_dir, pools_file=pools_file, kuberay=kuberay)
+        return _up_detached(run_dir, pools_file=pools_file, kuberay=kuberay, real_node=real_node)
 
     from harness import pools  # imports pyyaml: only needed when starting
     from harness.cluster import LocalCluster
@@ -64,7 +70,7 @@ def cmd_up(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     node_pools = pools.load_pools(pools_file) if pools_file else None
-    cluster = LocalCluster(run_dir, node_pools=node_pools, kuberay=kuberay)
+    cluster = LocalCluster(run_dir, node_pools=node_pools, kuberay=kuberay, real_node=real_node)
     try:
         cluster.start()
         ready.set()
@@ -89,7 +95,7 @@ def cmd_up(
         say("stopped")
 
 
-def _up_detached(run_dir: Path, *, pools_file: Path | None, kuberay: bool) -> int:
+def _up_detached(run_dir: Path, *, pools_file: Path | None, kuberay: bool, real_node: bool) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     ready_file = run_dir / "ready"
     ready_file.unlink(missing_ok=True)
@@ -100,6 +106,8 @@ def _up_detached(run_dir: Path, *, pools_file: Path | None, kuberay: bool) -> in
         argv += ["--pools", str(pools_file.resolve())]
     if not kuberay:
         argv.append("--no-kuberay")
+    if real_node:
+        argv.append("--real-node")
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -149,6 +157,11 @@ def cmd_down(run_dir: Path) -> int:
     if alive:
         say(f"still running: {', '.join(alive)}")
         return 1
+    from harness.node import sweep_if_unowned
+
+    swept = sweep_if_unowned()
+    if swept:
+        say(f"removed what a real node had left: {', '.join(swept)}")
     say(f"no cluster running in {run_dir}")
     return 0
 
@@ -180,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     up.add_argument("--pools", type=Path, help="node pools file (default: tests/harness/pools.yaml)")
     up.add_argument("--no-kuberay", action="store_true", help="skip KubeRay's CRDs and operator")
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        default=os.environ.get("SPEEDRUN_REAL_NODE") == "1",
+        help="also a kubelet node (pool `local`) running the project's images (SPEEDRUN_REAL_NODE=1)",
+    )
     sub.add_parser("down", help="stop the cluster")
     sub.add_parser("status", help="show the cluster")
     build_cmd = sub.add_parser("build", help="build (or find) the binaries only")
@@ -195,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             ready_file=args.ready_file,
             pools_file=args.pools,
             kuberay=not args.no_kuberay,
+            real_node=args.real_node,
         )
     if args.command == "down":
         return cmd_down(run_dir)

@@ -12,6 +12,7 @@ the harness connects to a pod IP (on a later real node, reaching those addresses
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -24,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from harness import build, pki, pools, processes
+from harness import build, netsafety, node, pki, pools, processes
 from harness.build import say
 
 SERVICE_CIDR = "10.0.0.0/24"
@@ -59,6 +60,8 @@ class ClusterState:
     ports: dict[str, int] = field(default_factory=dict)
     ready_seconds: float = 0.0
     build_seconds: dict[str, float] = field(default_factory=dict)
+    real_node: bool = False
+    node_ready_seconds: float = 0.0
 
     def write(self, run_dir: Path) -> None:
         tmp = run_dir / f"{STATE_FILE}.tmp"
@@ -85,7 +88,10 @@ class LocalCluster:
         kuberay: bool = True,
         die_with_parent: bool = True,
         ready_timeout: float = 120.0,
+        real_node: bool = False,
     ) -> None:
+        """``real_node``: also a kubelet node (see :mod:`harness.node`); the API server then serves on the
+        node's bridge gateway with ServiceAccount tokens, and KubeRay reaches Ray dashboards through it."""
         self.run_dir = run_dir.resolve()
         self.node_pools = list(pools.load_pools() if node_pools is None else node_pools)
         self.kuberay = kuberay
@@ -98,6 +104,9 @@ class LocalCluster:
         self.server = ""
         self.ready_seconds = 0.0
         self.build_seconds: dict[str, float] = {}
+        self.real_node = real_node
+        self.node: node.RealNode | None = None
+        self._node_lock = contextlib.ExitStack()
 
     # --- public -------------------------------------------------------------------------------------------
 
@@ -131,9 +140,22 @@ class LocalCluster:
         self.stop()
 
     def stop(self) -> None:
-        if self.supervisor is not None:
-            self.supervisor.stop_all()
-        (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+        try:
+            if self.node is not None:
+                self.node.stop()
+        finally:
+            if self.supervisor is not None:
+                self.supervisor.stop_all()
+            if self.real_node:
+                node.cleanup_runtime()
+                netsafety.remove()
+                self._node_lock.close()
+            (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+
+    @property
+    def host(self) -> str:
+        """Where the control plane listens: loopback, or the bridge gateway that pods can reach."""
+        return netsafety.GATEWAY if self.real_node else "127.0.0.1"
 
     def start(self) -> None:
         build_started = time.monotonic()
@@ -154,12 +176,16 @@ class LocalCluster:
 
         started = time.monotonic()
         self._clear_previous_run()
+        if self.real_node:
+            self._node_lock.enter_context(netsafety.node_lock())
+            netsafety.create(KWOK_POD_CIDR, SERVICE_CIDR)
         self.supervisor = processes.Supervisor(self.run_dir / PID_FILE, die_with_parent=self.die_with_parent)
         port_names = ["etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok"]
         port_names += ["ray-metrics", "ray-probe"]
         self.ports = dict(zip(port_names, processes.free_ports(len(port_names)), strict=True))
-        self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
-        certs = pki.make_pki(self.run_dir / "pki", first_service_ip=FIRST_SERVICE_IP)
+        self.server = f"https://{self.host}:{self.ports['apiserver']}"
+        extra_ips = [netsafety.GATEWAY] if self.real_node else []
+        certs = pki.make_pki(self.run_dir / "pki", first_service_ip=FIRST_SERVICE_IP, extra_ips=extra_ips)
         kubeconfigs = {
             name: pki.write_kubeconfig(
                 self.run_dir / ("kubeconfig" if name == "admin" else f"{name}.kubeconfig"),
@@ -181,6 +207,17 @@ class LocalCluster:
             self._install_kuberay(crds, kubeconfigs["ray-operator"], [apiserver, *controllers])
         self._wait_ready(apiserver, controllers)
         self.ready_seconds = time.monotonic() - started
+        if self.real_node:
+            self.node = node.RealNode(
+                run_dir=self.run_dir / "node",
+                supervisor=self.supervisor,
+                server=self.server,
+                kubectl=self.kubectl,
+                ca=certs.ca,
+                ca_key_dir=certs.directory,
+                service_cidr=SERVICE_CIDR,
+            )
+            self.node.start()
         self._write_state()
         say(
             f"cluster ready in {self.ready_seconds:.1f} s (binaries cached; build not counted): {self.server}"
@@ -247,6 +284,27 @@ class LocalCluster:
         say(f"  etcd up in {seconds:.1f} s")
         return etcd
 
+    def _apiserver_network_flags(self, certs: pki.ClusterPki) -> list[str]:
+        if not self.real_node:
+            return [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                # The endpoint reconciler refuses a loopback advertise address and would make the server exit.
+                "--endpoint-reconciler-type=none",
+                # kwok pods get no token mounted: skip the ServiceAccount admission (and its token wait).
+                "--disable-admission-plugins=ServiceAccount",
+            ]
+        # Pods reach the server on the bridge gateway (default/kubernetes gets it as endpoint) with tokens;
+        # the server reaches the kubelet (logs, exec) on the node's InternalIP with the admin certificate.
+        admin = certs.clients["admin"]
+        return [
+            f"--bind-address={netsafety.GATEWAY}",
+            f"--advertise-address={netsafety.GATEWAY}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={admin.cert}",
+            f"--kubelet-client-key={admin.key}",
+        ]
+
     def _start_apiserver(
         self, certs: pki.ClusterPki, etcd: processes.ManagedProcess
     ) -> processes.ManagedProcess:
@@ -256,10 +314,7 @@ class LocalCluster:
             [
                 self._bin("kube-apiserver"),
                 f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                # The endpoint reconciler refuses a loopback advertise address and would make the server exit.
-                "--endpoint-reconciler-type=none",
+                *self._apiserver_network_flags(certs),
                 f"--secure-port={port}",
                 f"--cert-dir={self.run_dir / 'apiserver'}",
                 f"--tls-cert-file={certs.apiserver.cert}",
@@ -271,8 +326,6 @@ class LocalCluster:
                 f"--service-account-signing-key-file={certs.service_account_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
-                # kwok pods get no token mounted: skip the ServiceAccount admission (and its token wait).
-                "--disable-admission-plugins=ServiceAccount",
             ],
         )
         admin = certs.clients["admin"]
@@ -358,6 +411,9 @@ class LocalCluster:
                 f"-metrics-addr=127.0.0.1:{self.ports['ray-metrics']}",
                 f"-health-probe-bind-address=127.0.0.1:{self.ports['ray-probe']}",
                 "-log-stdout-encoder=console",
+                # Real Ray dashboards are reached through the API server's service proxy: the host cannot
+                # resolve the head service's cluster DNS name.
+                *(["-use-kubernetes-proxy"] if self.real_node else []),
             ],
         )
         seconds = processes.wait_until(
@@ -411,13 +467,13 @@ class LocalCluster:
         if result.returncode != 0:
             return False
         ready: set[str] = set()
-        for node in json.loads(result.stdout)["items"]:
-            conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
-            taints = {t["key"] for t in node.get("spec", {}).get("taints", []) or []}
+        for item in json.loads(result.stdout)["items"]:
+            conditions = {c["type"]: c["status"] for c in item.get("status", {}).get("conditions", [])}
+            taints = {t["key"] for t in item.get("spec", {}).get("taints", []) or []}
             if conditions.get("Ready") == "True" and not any(
                 t.startswith("node.kubernetes.io/") for t in taints
             ):
-                ready.add(node["metadata"]["name"])
+                ready.add(item["metadata"]["name"])
         return expected <= ready
 
     def _write_state(self) -> None:
@@ -432,6 +488,8 @@ class LocalCluster:
             ports=self.ports,
             ready_seconds=round(self.ready_seconds, 1),
             build_seconds=self.build_seconds,
+            real_node=self.real_node,
+            node_ready_seconds=round(self.node.timings.ready_seconds, 1) if self.node else 0.0,
         ).write(self.run_dir)
 
 

@@ -34,6 +34,8 @@ CLUSTER_DOMAIN = "cluster.local"
 STATE_DIR = Path("/run/speedrun-node")
 CONTAINERD_SOCKET = STATE_DIR / "containerd.sock"
 RUNC_ROOT = STATE_DIR / "runc"
+# Where the CRI plugin mounts pod network namespaces (netns_mounts_under_state_dir).
+NETNS_DIR = STATE_DIR / "containerd" / "io.containerd.grpc.v1.cri" / "netns"
 K8S_NAMESPACE = "k8s.io"
 
 
@@ -147,11 +149,14 @@ class RealNode:
         assert self.image_set is not None
         present = set(_ctr("images", "ls", "-q").stdout.split())
         archives = images_cache_dir()
-        for image in self.image_set.all():
+        wanted = [*self.image_set.images.values(), *([self.image_set.pause] if self.image_set.pause else [])]
+        for image in wanted:
             if image.ref in present:
                 continue
             started = time.monotonic()
-            archive = images.save_oci_archive(image.ref, archives / f"{image.ref.replace('/', '_')}.tar")
+            archive = images.save_oci_archive(
+                image.ref, archives / f"{image.ref.replace('/', '_').replace(':', '_')}.tar"
+            )
             saved = time.monotonic() - started
             _ctr("images", "import", f"--base-name={image.ref.rsplit(':', 1)[0]}", str(archive), timeout=900)
             archive.unlink()
@@ -159,7 +164,7 @@ class RealNode:
                 f"  {image.ref} into containerd: save {saved:.0f} s, "
                 f"import {time.monotonic() - started - saved:.0f} s"
             )
-        missing = {i.ref for i in self.image_set.all()} - set(_ctr("images", "ls", "-q").stdout.split())
+        missing = {i.ref for i in wanted} - set(_ctr("images", "ls", "-q").stdout.split())
         if missing:
             raise build.BuildError(f"containerd lacks {sorted(missing)} after import")
 
@@ -212,6 +217,9 @@ class RealNode:
         for child in reversed(self.children):
             child.stop(timeout=10)
         cleanup_runtime()
+        # Volumes the kubelet mounted (tokens, emptyDirs) would outlive it and pin the run directory.
+        for mount in mounts_under(self.run_dir):
+            subprocess.run(["umount", "--lazy", mount], capture_output=True, timeout=30)
 
     def _drain(self) -> None:
         pods = self.kubectl(
@@ -272,7 +280,7 @@ def leftovers() -> list[str]:
             ["runc", f"--root={runc_root}", "list", "-q"], capture_output=True, text=True, timeout=30
         )
         found += [f"runc container {c[:12]}" for c in listing.stdout.split()]
-    netns_dir = STATE_DIR / "containerd" / "netns"
+    netns_dir = NETNS_DIR
     if netns_dir.is_dir():
         found += [f"netns {n.name}" for n in netns_dir.iterdir()]
     return found
@@ -322,13 +330,24 @@ def cleanup_runtime() -> list[str]:
             removed.append(f"shim {pid}")
         except ProcessLookupError:
             pass
-    netns_dir = STATE_DIR / "containerd" / "netns"
+    netns_dir = NETNS_DIR
     if netns_dir.is_dir():
         for netns in netns_dir.iterdir():
             subprocess.run(["umount", str(netns)], capture_output=True, timeout=30)
             netns.unlink(missing_ok=True)
             removed.append(f"netns {netns.name}")
     return removed
+
+
+def mounts_under(directory: Path) -> list[str]:
+    """Mount points below ``directory``, deepest first."""
+    prefix = str(directory.resolve()) + "/"
+    found = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        point = line.split()[1].replace("\\040", " ")
+        if point.startswith(prefix):
+            found.append(point)
+    return sorted(found, key=len, reverse=True)
 
 
 def shim_pids() -> list[int]:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from harness import netsafety
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -259,10 +261,15 @@ def wait_until(
         time.sleep(interval)
 
 
+# Loopback, and the gateway of the real node's bridge (an address of this machine the harness creates).
+LOCAL_HOSTS = ("127.0.0.1", netsafety.GATEWAY)
+
+
 def http_ok(url: str, *, context: ssl.SSLContext | None = None, expect: str | None = None) -> bool:
-    """Whether GET ``url`` (which must be on 127.0.0.1) answers 200, and contains ``expect`` if given."""
-    if not url.startswith(("http://127.0.0.1:", "https://127.0.0.1:")):
-        raise ValueError(f"the harness only talks to loopback, not {url}")
+    """Whether GET ``url`` (which must be on this machine) answers 200, and contains ``expect`` if given."""
+    allowed = tuple(f"{scheme}://{host}:" for scheme in ("http", "https") for host in LOCAL_HOSTS)
+    if not url.startswith(allowed):
+        raise ValueError(f"the harness only talks to loopback and its own bridge, not {url}")
     try:
         with urllib.request.urlopen(url, timeout=2, context=context) as response:
             body = response.read().decode(errors="replace")
