@@ -34,12 +34,12 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY operator/ operator/
-COPY trainer/ trainer/
 
 ARG ACCELERATOR=cpu
 # pip reads PIP_CERT from the environment (build arguments are in RUN's), as do its build subprocesses.
 ARG PIP_CERT=""
+# The dependencies first, from pyproject.toml alone (empty packages stand in for the code): a change to the
+# code then reinstalls only the project below, not its 2 GB of dependencies.
 # cpu: the trainer extra's own jax/jaxlib pins are the CPU build. cuda/tpu: the same JAX version with the
 # accelerator's extra (CUDA 12 libraries from pip wheels; libtpu), resolved together with the project's pins.
 # The project itself is a local path whose pins live in pyproject.toml, which DL3013 cannot see.
@@ -50,7 +50,14 @@ RUN case "${ACCELERATOR}" in \
         tpu)  jax_variant="jax[tpu]==0.7.2" ;; \
         *)    echo "ACCELERATOR must be cpu, cuda or tpu, not '${ACCELERATOR}'" >&2; exit 1 ;; \
     esac \
-    && pip install "/src[trainer]" ${jax_variant:+"${jax_variant}"} \
+    && mkdir -p operator/speedrun_operator trainer/speedrun_trainer \
+    && touch operator/speedrun_operator/__init__.py trainer/speedrun_trainer/__init__.py \
+    && pip install "/src[trainer]" ${jax_variant:+"${jax_variant}"}
+
+COPY operator/ operator/
+COPY trainer/ trainer/
+# hadolint ignore=DL3013
+RUN pip install --no-deps --force-reinstall "/src[trainer]" \
     && pip check
 
 # ---------------------------------------------------------------------------------------------------------
