@@ -21,8 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness import build, processes, versions
+from harness import build, images, netsafety, processes, versions
+from harness.build import say
 from harness.cluster import ClusterError, LocalCluster, required_binaries, run_kubectl
+from harness.images import ImageSet
+from harness.node import RealNode
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient, AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi
@@ -103,6 +106,13 @@ class ClusterFixture:
 
 
 _BUILD_ERROR = pytest.StashKey[BaseException]()
+_WANTS_REAL_NODE = pytest.StashKey[bool]()
+REAL_NODE_FIXTURES = ("real_node", "project_images")
+
+
+def wants_real_node(config: pytest.Config) -> bool:
+    """Whether this session's cluster has the real node (a selected test uses ``real_node``)."""
+    return config.stash.get(_WANTS_REAL_NODE, False)
 
 
 def _capture_disabled(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
@@ -119,11 +129,21 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if config.option.collectonly or os.environ.get("SPEEDRUN_CLUSTER_KUBECONFIG"):
         return
-    if not any("cluster" in getattr(item, "fixturenames", ()) for item in session.items):
+    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    config.stash[_WANTS_REAL_NODE] = "real_node" in used or os.environ.get("SPEEDRUN_REAL_NODE") == "1"
+    if not used & {"cluster", *REAL_NODE_FIXTURES}:
         return
     with _capture_disabled(config):
         try:
-            build.ensure(required_binaries())
+            if "cluster" in used:
+                build.ensure(required_binaries())
+            # The node's binaries and the images take minutes cold: outside every test's timeout too.
+            if "real_node" in used:
+                from harness.node import prepare
+
+                prepare()
+            elif "project_images" in used:
+                say("image build times: " + images.ensure_images().summary())
         except Exception as exc:  # reported by the fixture, so that tests without a cluster still run
             config.stash[_BUILD_ERROR] = exc
 
@@ -160,7 +180,8 @@ def cluster(
     build_error = pytestconfig.stash.get(_BUILD_ERROR, None)
     if build_error is not None:
         raise ClusterError(f"building the cluster's binaries failed: {build_error}") from build_error
-    local = LocalCluster(tmp_path_factory.mktemp("cluster"))
+    real_node = pytestconfig.stash.get(_WANTS_REAL_NODE, False)
+    local = LocalCluster(tmp_path_factory.mktemp("cluster"), real_node=real_node)
     try:
         # Show start-up timings live, not only in the captured output of a failure.
         with _capture_disabled(pytestconfig):
@@ -174,6 +195,29 @@ def cluster(
         left = [pid for pid in pids if processes.pid_alive(pid)]
         if left:
             pytest.fail(f"harness processes still running after teardown: {left}")
+        if real_node:
+            from harness.node import leftovers, mounts_under
+
+            remains = leftovers() + netsafety.leftovers() + mounts_under(local.run_dir)
+            if remains:
+                pytest.fail(f"the real node left these behind after teardown: {remains}")
+
+
+@pytest.fixture(scope="session")
+def project_images(pytestconfig: pytest.Config) -> ImageSet:
+    """The project's images built with podman (cached by input hash; see :mod:`harness.images`)."""
+    build_error = pytestconfig.stash.get(_BUILD_ERROR, None)
+    if build_error is not None:
+        raise ClusterError(f"building the node's binaries or images failed: {build_error}") from build_error
+    return images.ensure_images()
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: ClusterFixture) -> RealNode:
+    """The cluster's kubelet node (pool ``local``), running the project's images; see :mod:`harness.node`."""
+    if cluster.local is None or cluster.local.node is None:
+        raise ClusterError("this cluster has no real node (SPEEDRUN_CLUSTER_KUBECONFIG points elsewhere?)")
+    return cluster.local.node
 
 
 @pytest.fixture
@@ -181,5 +225,17 @@ def cluster_namespace(cluster: ClusterFixture) -> Iterator[str]:
     """A namespace of its own for one test; deleted (without waiting) when the test ends."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     cluster.kubectl("create", "namespace", name)
+    if cluster.local is not None and cluster.local.real_node:
+        # ServiceAccount admission is on with a real node: a pod in a namespace without `default` is refused.
+        from harness.cluster import wait_for
+
+        wait_for(
+            lambda: (
+                cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0
+            ),
+            what=f"ServiceAccount default in {name}",
+            timeout=60,
+            interval=0.2,
+        )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
