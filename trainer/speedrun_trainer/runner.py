@@ -109,6 +109,7 @@ def train_job(
     # Levanter, JAX and W&B load here, after the environment above is set.
     import jax
     import levanter.main.train_lm as train_lm
+    import ray
 
     from speedrun_trainer.levanter_config import build_train_config
     from speedrun_trainer.step_tracker import SpeedrunTrackerConfig, registered_sink
@@ -137,7 +138,8 @@ def train_job(
         paths,
         run_id,
         trackers=[wandb_config(job, run_id, mode), SpeedrunTrackerConfig(sink=attempt)],
-        start_ray=not local_ray,
+        # In a Ray task (speedrun train --ray) this process is already connected: Levanter must not re-init.
+        start_ray=not local_ray and not ray.is_initialized(),
     )
     write_config(job, paths)
     if local_ray:

@@ -16,7 +16,13 @@ from speedrun_operator.manifests import load_job
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--job", "job_ref", metavar="NAMESPACE/NAME", help="Read the SpeedrunJob from the API server.")
 @click.option("--output", metavar="URL", help="Output prefix. Default: the job's, else $SPEEDRUN_OUTPUT.")
-def train(file: Path | None, job_ref: str | None, output: str | None) -> None:
+@click.option(
+    "--ray",
+    "on_ray",
+    is_flag=True,
+    help="Run as a Ray job's driver: train on the cluster's worker hosts (what the operator's RayJobs do).",
+)
+def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bool) -> None:
     """Train a SpeedrunJob with Levanter, resuming from its latest checkpoint, and publish its results.
 
     Progress and results go onto the SpeedrunJob's status when SPEEDRUN_JOB_NAMESPACE/SPEEDRUN_JOB_NAME are
@@ -37,6 +43,11 @@ def train(file: Path | None, job_ref: str | None, output: str | None) -> None:
         assert ref is not None
         job = _read_job(api, ref.namespace, ref.name)
 
+    if on_ray:
+        from speedrun_trainer.ray_dispatch import train_on_workers
+
+        click.echo(f"results: {train_on_workers(job, output, ref)}")
+        return
     status = StatusReporter(ref, api) if ref is not None else None
     result = train_job(job, output=output, status=status)
     click.echo(f"results: {result.results_url}")
