@@ -1,14 +1,17 @@
-"""Object storage through fsspec: gs:// (gcsfs), s3://, file:// and plain paths, with one set of quirks."""
+"""Object storage through fsspec for the operator and the trainer: gs:// (gcsfs), s3://, file://, paths."""
 
 from __future__ import annotations
 
 import os
 
-import fsspec
-
-# gcsfs otherwise probes each new bucket's type over gRPC first; emulators and some networks cannot answer
-# and every first access then stalls for a minute before falling back to the plain HTTP client.
+# gcsfs otherwise probes each new bucket's type over gRPC first; against anything but real GCS (an emulator, a
+# proxy) that probe waits 60 s before falling back. Set before gcsfs is first imported, in production too.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+import uuid
+
+import fsspec
+from fsspec.core import url_to_fs
 
 RESULTS_FILE = "speedrun_results.json"
 CONFIG_FILE = "speedrun_job.yaml"
@@ -16,11 +19,27 @@ CONFIG_FILE = "speedrun_job.yaml"
 
 
 def join(prefix: str, *parts: str) -> str:
+    """Join URL or path segments with '/', keeping the scheme of ``prefix`` intact."""
     return "/".join([prefix.rstrip("/"), *(part.strip("/") for part in parts)])
 
 
-def results_url(output_prefix: str, job_name: str) -> str:
-    return join(output_prefix, job_name, RESULTS_FILE)
+def write_text_atomic(url: str, text: str) -> None:
+    """Write ``text`` so that readers see the old file or the new one, never half of one.
+
+    Object stores (gs://, s3://) publish an object only when its upload completes, so one put is atomic there.
+    On a filesystem the text goes to a temporary sibling that is then renamed over the target.
+    """
+    fs, path = url_to_fs(url)
+    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if _is_local(fs):
+        temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+        with fs.open(temporary, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    else:
+        fs.pipe_file(path, text.encode())
 
 
 def read_text(url: str) -> str:
@@ -29,13 +48,27 @@ def read_text(url: str) -> str:
     return text
 
 
-def write_text_atomic(url: str, text: str) -> None:
-    """Write to a temporary name, then move into place: a reader never sees half a file."""
-    fs, path = fsspec.core.url_to_fs(url)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    parent = path.rsplit("/", 1)[0] if "/" in path else ""
-    if parent:
-        fs.makedirs(parent, exist_ok=True)
-    with fs.open(temporary, "w") as handle:
-        handle.write(text)
-    fs.mv(temporary, path)
+def list_names(url: str) -> list[str]:
+    """Names of the files directly under ``url`` (none when it does not exist), sorted."""
+    fs, path = url_to_fs(url)
+    if not fs.exists(path):
+        return []
+    return sorted(
+        entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(path, detail=False) if fs.isfile(entry)
+    )
+
+
+def upload_dir(local_dir: str, url: str) -> None:
+    """Copy a local directory tree to ``url`` (used for the W&B offline run folder)."""
+    fs, path = url_to_fs(url)
+    fs.makedirs(path, exist_ok=True)
+    fs.put(local_dir.rstrip("/") + "/", path, recursive=True)
+
+
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
+    return "file" in protocol or "local" in protocol
+
+
+def results_url(output_prefix: str, job_name: str) -> str:
+    return join(output_prefix, job_name, RESULTS_FILE)

@@ -10,8 +10,8 @@ import pytest
 
 from fixtures.storage import GcsEmulator
 from fixtures.trainer import JobFactory
+from speedrun_operator import storage
 from speedrun_operator.api import parse_job
-from speedrun_trainer import storage
 from speedrun_trainer.paths import RunPaths
 from speedrun_trainer.results import RunOutcome, write_submission
 from speedrun_trainer.step_log import EvalRecord, StepRecord, StepRecorder, read_history

@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from speedrun_trainer.storage import join
+from speedrun_operator.storage import CONFIG_FILE, RESULTS_FILE, join
 
-RESULTS_FILE = "speedrun_results.json"
-CONFIG_FILE = "speedrun_job.yaml"
 DEFAULT_LOCAL_OUTPUT = "speedrun-output"
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import yaml
 
+from speedrun_operator import storage
 from speedrun_operator.api import Results, SpeedrunJob, TrainSpec
 from speedrun_operator.api.dataset import PALOMA_C4_EN
 from speedrun_operator.runinfo import compute_run_info, seq_len_of
-from speedrun_trainer import storage
 from speedrun_trainer.paths import RunPaths
 from speedrun_trainer.step_log import RunHistory
 

@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from speedrun_trainer import storage
+from speedrun_operator import storage
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from levanter.tracker import NoopConfig, TrackerConfig
 from levanter.tracker.wandb import WandbConfig
 
+from speedrun_operator import storage
 from speedrun_operator.api import SpeedrunJob
-from speedrun_trainer import storage
 
 logger = logging.getLogger(__name__)
 
