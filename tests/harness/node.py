@@ -256,19 +256,20 @@ def sweep_if_unowned() -> list[str]:
         return cleanup_runtime() + netsafety.remove()
 
 
-_reported: list[images.ImageSet] = []
+_prepared: list[images.ImageSet] = []
 
 
 def prepare() -> images.ImageSet:
-    """Build what the node needs (its binaries, the images) without starting anything.
+    """Build what the node needs (its binaries, the images) without starting anything; prints the times.
 
-    The build times are printed the first time in a process (pytest prepares before the session's tests).
+    Once per process: pytest prepares before the session's tests, and the node then runs those very images
+    even if the tree changed in between.
     """
-    image_set = images.ensure_images(pause_binary=_node_binaries()["pause"])
-    if not _reported:
+    if not _prepared:
+        image_set = images.ensure_images(pause_binary=_node_binaries()["pause"])
         say("image build times: " + image_set.summary())
-        _reported.append(image_set)
-    return image_set
+        _prepared.append(image_set)
+    return _prepared[0]
 
 
 def leftovers() -> list[str]:

@@ -107,6 +107,7 @@ class ClusterFixture:
 
 _BUILD_ERROR = pytest.StashKey[BaseException]()
 _WANTS_REAL_NODE = pytest.StashKey[bool]()
+_IMAGES = pytest.StashKey[ImageSet]()
 REAL_NODE_FIXTURES = ("real_node", "project_images")
 
 
@@ -141,9 +142,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             if "real_node" in used:
                 from harness.node import prepare
 
-                prepare()
+                config.stash[_IMAGES] = prepare()
             elif "project_images" in used:
-                say("image build times: " + images.ensure_images().summary())
+                config.stash[_IMAGES] = images.ensure_images()
+                say("image build times: " + config.stash[_IMAGES].summary())
         except Exception as exc:  # reported by the fixture, so that tests without a cluster still run
             config.stash[_BUILD_ERROR] = exc
 
@@ -209,7 +211,8 @@ def project_images(pytestconfig: pytest.Config) -> ImageSet:
     build_error = pytestconfig.stash.get(_BUILD_ERROR, None)
     if build_error is not None:
         raise ClusterError(f"building the node's binaries or images failed: {build_error}") from build_error
-    return images.ensure_images()
+    # The set built before the session, even if the tree changed since (other engineers' edits).
+    return pytestconfig.stash.get(_IMAGES, None) or images.ensure_images()
 
 
 @pytest.fixture(scope="session")
