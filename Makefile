@@ -55,5 +55,9 @@ cluster-down: venv
 cluster-status: venv
 	PYTHONPATH=tests $(PY) -m harness status
 
+## 500 SpeedrunJobs at once next to KubeRay alone with 500 RayJobs, on a fresh local cluster (minutes).
+bench-operator: venv
+	$(PY) bench/operator_scale.py
+
 clean:
 	rm -rf $(VENV) speedrun-output .pytest_cache .mypy_cache .ruff_cache
