@@ -107,6 +107,8 @@ class LocalCluster:
         self.real_node = real_node
         self.node: node.RealNode | None = None
         self._node_lock = contextlib.ExitStack()
+        self._owned_node = False
+        self._node_released = False
 
     # --- public -------------------------------------------------------------------------------------------
 
@@ -146,11 +148,19 @@ class LocalCluster:
         finally:
             if self.supervisor is not None:
                 self.supervisor.stop_all()
-            if self.real_node:
+            # Only the run that holds the machine's node lock may touch the node's network and containers:
+            # a run stopped while waiting for the lock must leave another run's node alone.
+            if self._owned_node and not self._node_released:
                 node.cleanup_runtime()
                 netsafety.remove()
-                self._node_lock.close()
+                self._node_released = True  # a second stop() must not touch a node another run took since
+            self._node_lock.close()
             (self.run_dir / STATE_FILE).unlink(missing_ok=True)
+
+    @property
+    def owned_node(self) -> bool:
+        """Whether this run took the machine's real node (its clean-up is then this run's to check)."""
+        return self._owned_node
 
     @property
     def host(self) -> str:
@@ -177,7 +187,7 @@ class LocalCluster:
         started = time.monotonic()
         self._clear_previous_run()
         if self.real_node:
-            self._node_lock.enter_context(netsafety.node_lock())
+            self._owned_node = self._node_lock.enter_context(netsafety.node_lock())
             netsafety.create(KWOK_POD_CIDR, SERVICE_CIDR)
         self.supervisor = processes.Supervisor(self.run_dir / PID_FILE, die_with_parent=self.die_with_parent)
         port_names = ["etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok"]

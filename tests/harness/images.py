@@ -286,7 +286,18 @@ def ensure_image(spec: ImageSpec, base: BuiltImage, cache: Path, root: Path = RE
     seconds = time.monotonic() - started
     _record_build(cache, ref, seconds)
     say(f"  built {spec.name} in {seconds:.0f} s")
+    _remove_older_tags(spec, ref, cache)
     return BuiltImage(spec, ref, seconds, False, seconds)
+
+
+def _remove_older_tags(spec: ImageSpec, keep: str, cache: Path) -> None:
+    """Each trainer build holds a 2 GB venv layer of its own: keep only the newest tag of each image."""
+    listing = podman("images", "--format={{.Repository}}:{{.Tag}}", spec.repository, cache=cache)
+    old = [ref for ref in listing.split() if ref != keep and ref.startswith(spec.repository + ":")]
+    if old:
+        # Not `image prune`: the build stage's dependency layer is untagged too, and it is the cache that
+        # makes a code change rebuild in seconds.
+        subprocess.run([*podman_argv(cache), "rmi", "--force", *old], capture_output=True, timeout=300)
 
 
 PAUSE_SPEC = ImageSpec("speedrun-pause", "(FROM scratch)")

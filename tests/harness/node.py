@@ -164,6 +164,16 @@ class RealNode:
                 f"  {image.ref} into containerd: save {saved:.0f} s, "
                 f"import {time.monotonic() - started - saved:.0f} s"
             )
+        # Older builds of our images would pile up in containerd's root (the kubelet's image GC is off).
+        repositories = {i.ref.rsplit(":", 1)[0] for i in wanted}
+        stale = [
+            name
+            for name in _ctr("images", "ls", "-q").stdout.split()
+            if name.rsplit(":", 1)[0] in repositories and name not in {i.ref for i in wanted}
+        ]
+        if stale:
+            _ctr("images", "rm", *stale, check=False, timeout=300)
+            _remove_untagged_ids()
         missing = {i.ref for i in wanted} - set(_ctr("images", "ls", "-q").stdout.split())
         if missing:
             raise build.BuildError(f"containerd lacks {sorted(missing)} after import")
@@ -303,6 +313,20 @@ def _ctr(*args: str, check: bool = True, timeout: float = 60) -> subprocess.Comp
     if check and result.returncode != 0:
         raise build.BuildError(f"ctr {' '.join(args[:2])} failed: {result.stderr.strip()}")
     return result
+
+
+def _remove_untagged_ids() -> None:
+    orphans = orphan_ids(_ctr("images", "ls").stdout)
+    if orphans:
+        _ctr("images", "rm", *orphans, check=False, timeout=300)
+
+
+def orphan_ids(listing: str) -> list[str]:
+    """The CRI keeps a ``sha256:<id>`` reference beside each tag: those whose tags are gone (from ``ctr images
+    ls``, whose first columns are REF TYPE DIGEST)."""
+    rows = [line.split() for line in listing.splitlines()[1:] if line.strip()]
+    tagged = {row[2] for row in rows if not row[0].startswith("sha256:")}
+    return [row[0] for row in rows if row[0].startswith("sha256:") and row[2] not in tagged]
 
 
 def _running_sandboxes() -> list[str]:

@@ -197,7 +197,7 @@ def cluster(
         left = [pid for pid in pids if processes.pid_alive(pid)]
         if left:
             pytest.fail(f"harness processes still running after teardown: {left}")
-        if real_node:
+        if local.owned_node:
             from harness.node import leftovers, mounts_under
 
             remains = leftovers() + netsafety.leftovers() + mounts_under(local.run_dir)

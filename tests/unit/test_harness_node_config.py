@@ -89,3 +89,14 @@ def test_an_image_tag_changes_with_any_input_and_only_then(tmp_path: Path) -> No
     assert images.input_hash(images.ImageSpec("x", "Dockerfile", (("A", "1"),)), "base:1", tmp_path) != first
     (tmp_path / "app" / "main.py").write_text("print(2)\n")
     assert images.input_hash(spec, "base:1", tmp_path) != first
+
+
+def test_only_id_references_whose_tags_are_gone_are_pruned_from_containerd() -> None:
+    listing = (
+        "REF TYPE DIGEST SIZE PLATFORMS LABELS\n"
+        "localhost/speedrun-trainer:new application/vnd.oci.image.manifest.v1+json sha256:aaa 2.0 GiB "
+        "linux/amd64 io.cri-containerd.image=managed\n"
+        "sha256:111 application/vnd.oci.image.manifest.v1+json sha256:aaa 2.0 GiB linux/amd64 -\n"
+        "sha256:222 application/vnd.oci.image.manifest.v1+json sha256:bbb 2.0 GiB linux/amd64 -\n"
+    )
+    assert node.orphan_ids(listing) == ["sha256:222"]
