@@ -23,6 +23,7 @@ class OperatorConfig:
     """Where the metrics endpoint and the admission webhook listen."""
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     peering_lifetime_seconds: int = 60
+    worker_threads: int = 16
     webhook_port: int | None = None
     webhook_host: str | None = None
     webhook_cert_dir: Path | None = None
@@ -43,6 +44,7 @@ class OperatorConfig:
             metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
             listen_address=env.get("SPEEDRUN_LISTEN_ADDRESS", defaults.listen_address),
             namespaces=namespaces,
+            worker_threads=int(env.get("SPEEDRUN_WORKER_THREADS", defaults.worker_threads)),
             peering_lifetime_seconds=int(
                 env.get("SPEEDRUN_PEERING_LIFETIME_SECONDS", defaults.peering_lifetime_seconds)
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from kubernetes import client, config
@@ -20,7 +21,9 @@ def load_config() -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
+@cache
 def _api() -> client.CustomObjectsApi:
+    """One client, so one connection pool: a new client per call would pay a TLS handshake per request."""
     return client.CustomObjectsApi()
 
 

@@ -182,8 +182,10 @@ def _owned_by(obj: dict[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences", []))
 
 
-def sync_from_rayjob(body: dict[str, Any], config: OperatorConfig, events: EventSink) -> None:
-    """Bring a SpeedrunJob's status in line with its RayJob, and publish results once it succeeded."""
+def sync_from_rayjob(
+    body: dict[str, Any], config: OperatorConfig, events: EventSink, rayjob: dict[str, Any] | None = None
+) -> None:
+    """Bring a SpeedrunJob's status in line with its RayJob (read unless given), and publish its results."""
     namespace = body["metadata"].get("namespace", "default")
     old = _status_of(body)
     if not old.ray_job_name:
@@ -193,7 +195,8 @@ def sync_from_rayjob(body: dict[str, Any], config: OperatorConfig, events: Event
             _publish_results(body, old, old.model_copy(deep=True), config, events)
         return
     spec_data = body.get("spec") or {}
-    rayjob = kube.get_rayjob(namespace, old.ray_job_name)
+    if rayjob is None or rayjob["metadata"]["name"] != old.ray_job_name:
+        rayjob = kube.get_rayjob(namespace, old.ray_job_name)
     observation = observe_rayjob(
         rayjob,
         old,

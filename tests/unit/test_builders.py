@@ -183,3 +183,9 @@ def test_rayjob_names_are_deterministic_short_dns_labels(name: str) -> None:
 
 def test_long_names_that_share_a_prefix_get_different_rayjobs() -> None:
     assert rayjob_name("x" * 60 + "-one") != rayjob_name("x" * 60 + "-two")
+
+
+def test_worker_hosts_advertise_the_speedrun_worker_resource_as_kuberay_parses_it() -> None:
+    params = worker(rayjob_for("marin-hello-world-a100.yaml"))["rayStartParams"]
+    # KubeRay trims quotes and JSON-decodes this to add the container's GPUs/TPUs to the same map.
+    assert json.loads(params["resources"].strip("'\"` ")) == {"speedrun-worker": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from speedrun_operator import accelerators
@@ -89,7 +90,9 @@ def _group(
         "minReplicas": replicas,
         "maxReplicas": replicas,
         "numOfHosts": hosts,
-        "rayStartParams": {"resources": f'"{{\\"{WORKER_RESOURCE}\\": 1}}"'},
+        # Single-quoted JSON, as KubeRay itself writes it: KubeRay parses this to add the GPU/TPU resources of
+        # the container's limits, and the shell passes it to `ray start --resources` unchanged.
+        "rayStartParams": {"resources": f"'{json.dumps({WORKER_RESOURCE: 1})}'"},
         "template": pod_template(
             job,
             config,

@@ -26,6 +26,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
         prefix="speedrun.marin.community", key="last-handled-configuration"
     )
     settings.watching.server_timeout = 300
+    # Handlers are sync (the Kubernetes client blocks); kopf's default pool is cores + 4 threads.
+    settings.execution.max_workers = config.worker_threads
     settings.peering.lifetime = config.peering_lifetime_seconds
     if config.webhook_port is not None:
         _serve_admission(settings, config)

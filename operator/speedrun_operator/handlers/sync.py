@@ -13,7 +13,7 @@ from speedrun_operator.handlers.events import post
 
 
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={MANAGED_BY: OPERATOR_NAME})
-def rayjob_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def rayjob_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     owner = next(
         (ref for ref in body.metadata.get("ownerReferences", []) if ref.get("kind") == "SpeedrunJob"), None
     )
@@ -24,7 +24,9 @@ def rayjob_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if parent is None:
         return
     with metrics.RECONCILE_SECONDS.labels(handler="rayjob_changed").time():
-        reconcile.sync_from_rayjob(parent, memo.config, post)
+        # The event carries the RayJob as it is now; a deletion is confirmed by a read instead.
+        current = None if event.get("type") == "DELETED" else dict(body)
+        reconcile.sync_from_rayjob(parent, memo.config, post, rayjob=current)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=30.0, idle=15.0)
