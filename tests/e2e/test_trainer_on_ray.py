@@ -26,9 +26,7 @@ SPEEDRUN = str(Path(sys.executable).with_name("speedrun"))
 def ray_worker_host(tmp_path: Path) -> Iterator[str]:
     """A Ray head that advertises the one speedrun-worker resource a worker pod would; its address."""
     port, dashboard_agent, metrics = processes.free_ports(3)
-    # Logical CPUs: the training task holds one while Levanter's cache writers and tokenizers each need one;
-    # too few and the writers wait forever. Ray's socket paths must fit in 107 bytes: pytest's tmp_path is too
-    # deep for that.
+    # Ray's socket paths must fit in 107 bytes: pytest's tmp_path is too deep for that.
     ray_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     log = (tmp_path / "ray.log").open("wb")
     head = subprocess.Popen(
@@ -39,7 +37,7 @@ def ray_worker_host(tmp_path: Path) -> Iterator[str]:
             "--block",
             f"--port={port}",
             "--node-ip-address=127.0.0.1",
-            "--num-cpus=8",
+            "--num-cpus=2",
             "--include-dashboard=false",
             f"--dashboard-agent-listen-port={dashboard_agent}",
             f"--metrics-export-port={metrics}",

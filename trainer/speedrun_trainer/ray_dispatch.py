@@ -26,9 +26,13 @@ def hosts_for(job: SpeedrunJob) -> int:
 
 
 def host_bundle(job: SpeedrunJob) -> dict[str, float]:
-    """Ray resources one host's training task holds: the host itself, a CPU, and the host's GPUs."""
+    """Ray resources one host's training task holds: the host itself and its GPUs.
+
+    No CPU: Levanter's cache writers and tokenizers are Ray tasks that need the host's CPUs while the
+    training task waits for them; holding one would starve a one-core worker.
+    """
     gpu = job.spec.resources.gpu
-    bundle = {WORKER_RESOURCE: 1.0, "CPU": 1.0}
+    bundle = {WORKER_RESOURCE: 1.0}
     if gpu is not None:
         bundle["GPU"] = float(gpu.count)
     return bundle
@@ -47,7 +51,7 @@ def train_on_workers(job: SpeedrunJob, output: str | None, report_to: JobRef | N
     group = placement_group([bundle] * hosts, strategy="STRICT_SPREAD")
     ray.get(group.ready())
     remote = ray.remote(
-        num_cpus=bundle["CPU"],
+        num_cpus=0,
         num_gpus=bundle.get("GPU", 0.0),
         resources={WORKER_RESOURCE: bundle[WORKER_RESOURCE]},
         max_retries=0,
