@@ -53,7 +53,7 @@ class TrainSpec(ApiModel):
     warmup: float | None = Field(
         default=None,
         ge=0,
-        description="Warmup: a fraction of steps when < 1, else a step count. Default: 0.01.",
+        description="Warmup: a fraction of steps when <= 1, else a step count. Default: 0.01.",
     )
     decay: float | None = Field(
         default=None, ge=0, description="Decay phase: a fraction of steps when <= 1, else a step count."
