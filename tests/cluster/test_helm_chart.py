@@ -615,7 +615,8 @@ def test_the_gpu_example_completes_its_lifecycle_under_the_charts_rbac(
     peering = cluster.get("clusterkopfpeering.kopf.dev", release.peering)
     assert peering is not None and len(peering.get("status", {})) >= 1, "the replica's heartbeat is missing"
     metrics = chart_operator.metrics()
-    assert "speedrun_kubernetes_api_errors_total{" not in metrics, "an API call failed"
+    # Other tests' jobs may vanish under it (404/409 in a shared cluster); what RBAC must never cause is 403.
+    assert 'code="403"' not in metrics, "an API call was forbidden"
     log = chart_operator.log.read_text()
     assert "Forbidden" not in log and "Not enough RBAC" not in log, chart_operator.log_tail()
 
