@@ -27,6 +27,7 @@ def status_of(cluster: ClusterFixture, namespace: str, name: str) -> dict[str, A
 
 
 def test_speedrun_train_patches_progress_and_results_onto_its_job(
+    without_operator: None,
     speedrun_crd: ClusterFixture,
     cluster_namespace: str,
     tiny_job: JobFactory,
