@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.speedrunjobs import PATIENT_RAY_ENV
 from harness import netsafety, pools
 from harness.cluster import wait_for
 from harness.node import NODE_NAME, RealNode
@@ -178,7 +179,12 @@ def trivial_rayjob(image: str) -> dict[str, Any]:
 
     def template(name: str, cpu: str, memory: str) -> dict[str, Any]:
         limits = {"cpu": cpu, "memory": memory}
-        container = {"name": name, "image": image, "resources": {"requests": limits, "limits": limits}}
+        container = {
+            "name": name,
+            "image": image,
+            "resources": {"requests": limits, "limits": limits},
+            "env": [{"name": k, "value": v} for k, v in PATIENT_RAY_ENV.items()],
+        }
         return {"spec": {"containers": [container], **placement}}
 
     # On the worker: the only node that advertises the custom resource, as the trainer's task will need.
