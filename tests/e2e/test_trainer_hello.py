@@ -14,7 +14,7 @@ import pytest
 from fixtures.trainer import REPO, SpeedrunProcess, read_run_info
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info
-from speedrun_trainer.results import MARIN_RUN_INFO_KEYS
+from speedrun_operator.runinfo.keys import RUN_INFO_KEYS
 from speedrun_trainer.step_log import read_history
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ def test_speedrun_run_trains_the_hello_world_and_leaves_a_marin_results_file(
     expected = compute_run_info(job.spec)
 
     # Marin's keys, one by one.
-    assert set(info) >= MARIN_RUN_INFO_KEYS
+    assert set(info) >= RUN_INFO_KEYS
     assert info["author"] == {"name": "Your Name", "affiliation": "Your Lab", "url": None}
     assert info["description"] == job.spec.description
     assert info["model_config"]["hidden_dim"] == 64 and info["model_config"]["seq_len"] == 128

@@ -11,9 +11,9 @@ import pytest
 from fixtures.trainer import JobFactory
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info
+from speedrun_operator.runinfo.keys import RUN_INFO_KEYS
 from speedrun_trainer.paths import RunPaths
 from speedrun_trainer.results import (
-    MARIN_RUN_INFO_KEYS,
     RunOutcome,
     results_document,
     status_results,
@@ -58,7 +58,7 @@ def test_the_document_is_marins_shape_sorted_and_indented_by_two(tiny_job: JobFa
 def test_run_info_has_every_marin_key_computed_as_marin_does(tiny_job: JobFactory) -> None:
     job = tiny_job()
     info = run_info(results_document(job, outcome("bundled/kjv")))
-    assert set(info) >= MARIN_RUN_INFO_KEYS
+    assert set(info) >= RUN_INFO_KEYS
     expected = compute_run_info(job.spec)
     assert info["author"] == {
         "name": "Test Author",

@@ -22,35 +22,12 @@ from speedrun_operator import storage
 from speedrun_operator.api import Results, SpeedrunJob, TrainSpec
 from speedrun_operator.api.dataset import PALOMA_C4_EN
 from speedrun_operator.runinfo import compute_run_info, seq_len_of
+from speedrun_operator.runinfo.keys import C4_EN_BPB
 from speedrun_trainer.paths import RunPaths
 from speedrun_trainer.step_log import RunHistory
 
-MARIN_BPB_KEY = f"eval/{PALOMA_C4_EN}/bpb"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 MARIN_DEFAULT_STEPS_PER_EXPORT = 10000
-
-MARIN_RUN_INFO_KEYS = frozenset(
-    {
-        "author",
-        "description",
-        "model_config",
-        "train_config",
-        "tokenized_dataset",
-        "resources",
-        "model_size",
-        "total_tokens",
-        "model_flops",
-        "model_flops_per_token",
-        "num_devices",
-        "num_chips",
-        "device_flops",
-        "training_time",
-        "training_hardware_flops",
-        MARIN_BPB_KEY,
-        "run_completion_timestamp",
-        "wandb_run_link",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -99,7 +76,7 @@ def run_info(job: SpeedrunJob, outcome: RunOutcome) -> dict[str, Any]:
         "training_time": training_time,
         "training_hardware_flops": training_time * chips * device_flops,
         # Marin reads this key from the W&B summary, which only has it when Paloma's c4_en was evaluated.
-        MARIN_BPB_KEY: eval_bpb if outcome.eval_dataset == PALOMA_C4_EN else None,
+        C4_EN_BPB: eval_bpb if outcome.eval_dataset == PALOMA_C4_EN else None,
         "run_completion_timestamp": outcome.completed_at.strftime(TIMESTAMP_FORMAT),
         "wandb_run_link": outcome.wandb_run_link,
         "vocab_size": info.vocab_size,

@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 from speedrun_operator.api import Results
-
-C4_EN_BPB = "eval/paloma/c4_en/bpb"
+from speedrun_operator.runinfo.keys import C4_EN_BPB
 
 
 def results_from_json(text: str, url: str) -> Results:

@@ -17,27 +17,9 @@ from typing import Any
 
 from speedrun_operator.api import SpeedrunJob
 from speedrun_operator.runinfo import compute_run_info
-from speedrun_operator.status.results import C4_EN_BPB
+from speedrun_operator.runinfo.keys import C4_EN_BPB, REQUIRED_RUN_INFO_KEYS
 
 REL_TOL = 1e-9
-
-MARIN_KEYS = (
-    "author",
-    "description",
-    "model_config",
-    "train_config",
-    "tokenized_dataset",
-    "resources",
-    "model_size",
-    "total_tokens",
-    "model_flops",
-    "training_time",
-    "training_hardware_flops",
-    C4_EN_BPB,
-    "run_completion_timestamp",
-    "wandb_run_link",
-)
-"""The run_info keys every Marin results file has had (later versions add more, which are optional here)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +69,7 @@ def check_results(text: str, job: SpeedrunJob) -> list[Problem]:
 
 def check_run_info(info: Mapping[str, Any], job: SpeedrunJob, prefix: str = "") -> list[Problem]:
     checker = _Checker(info, prefix)
-    for key in MARIN_KEYS:
+    for key in REQUIRED_RUN_INFO_KEYS:
         checker.present(key)
     spec = job.spec
     expected = compute_run_info(spec)

@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 
 import fsspec
 
-from speedrun_operator.status.results import C4_EN_BPB
+from speedrun_operator.runinfo.keys import C4_EN_BPB
 from speedrun_operator.storage import RESULTS_FILE
 from speedrun_operator.submissions.consistency import Problem, run_infos
 
