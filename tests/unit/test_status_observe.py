@@ -10,7 +10,7 @@ from speedrun_operator.api import Condition, ConditionType, Phase, SpeedrunJobSt
 from speedrun_operator.status.accept import accept
 from speedrun_operator.status.conditions import find as find_condition
 from speedrun_operator.status.conditions import set_condition
-from speedrun_operator.status.observe import observe_rayjob
+from speedrun_operator.status.observe import needs_resync, observe_rayjob
 
 pytestmark = pytest.mark.unit
 
@@ -147,3 +147,21 @@ def test_acceptance_records_run_info_and_the_accelerator() -> None:
     assert status.accelerator == "v4-8" and status.run_info.num_chips == 4
     assert status.run_info.total_tokens == 32 * 512 * 100
     assert find(status.conditions, ConditionType.ACCEPTED).status == "True"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({}, True),
+        ({"phase": "Provisioning"}, True),
+        ({"phase": "Running"}, True),
+        ({"phase": "Suspended"}, True),
+        ({"phase": "Succeeded"}, True),  # its results are still to be published
+        ({"phase": "Succeeded", "results": {"evalBpb": 1.2}}, False),
+        ({"phase": "Failed"}, False),
+    ],
+)
+def test_the_resync_timer_runs_until_a_job_is_failed_or_succeeded_with_its_results(
+    status: dict[str, Any], expected: bool
+) -> None:
+    assert needs_resync(status) is expected

@@ -1,4 +1,5 @@
-"""Status follows the RayJob: on every RayJob event, and on a slow timer that catches anything missed."""
+"""Status follows the RayJob: on every RayJob event, and on a slow timer that catches anything missed (until
+the job is finished and its results published)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from speedrun_operator import kube, metrics, reconcile
 from speedrun_operator.api import GROUP, PLURAL, VERSION
 from speedrun_operator.builders.labels import JOB_LABEL, MANAGED_BY, OPERATOR_NAME
 from speedrun_operator.handlers.events import post
+from speedrun_operator.status.observe import needs_resync
 
 
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={MANAGED_BY: OPERATOR_NAME})
@@ -29,7 +31,9 @@ def rayjob_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **_: 
         reconcile.sync_from_rayjob(parent, memo.config, post, rayjob=current)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=30.0, idle=15.0)
+@kopf.timer(
+    GROUP, VERSION, PLURAL, interval=30.0, idle=15.0, when=lambda status, **_: needs_resync(dict(status))
+)
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     with metrics.RECONCILE_SECONDS.labels(handler="resync").time():
         reconcile.sync_from_rayjob(dict(body), memo.config, post)

@@ -36,6 +36,17 @@ class Observation:
     rayjob_succeeded: bool = False
 
 
+def needs_resync(status: dict[str, Any]) -> bool:
+    """Whether a SpeedrunJob (its status as stored) may still change: a Failed one, or a Succeeded one whose
+    results are published, has nothing left to catch up on, so its resync timer can stop."""
+    phase = status.get("phase")
+    if phase == Phase.FAILED:
+        return False
+    if phase == Phase.SUCCEEDED:
+        return not status.get("results")
+    return True
+
+
 def observe_rayjob(
     rayjob: dict[str, Any] | None,
     current: SpeedrunJobStatus,
