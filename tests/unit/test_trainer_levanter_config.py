@@ -24,7 +24,7 @@ def test_the_model_is_the_resolved_llama_with_the_bundled_tokenizer_read_from_th
     tiny_job: JobFactory,
 ) -> None:
     job = tiny_job(model={"ropeTheta": 5e5, "tieWordEmbeddings": True})
-    model = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()]).model
+    model = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()], "sink").model
     assert (model.seq_len, model.hidden_dim, model.intermediate_dim) == (64, 32, 64)
     assert (model.num_heads, model.num_kv_heads, model.num_layers) == (2, 2, 1)
     assert model.activation_function.name == "silu"
@@ -37,12 +37,12 @@ def test_the_model_is_the_resolved_llama_with_the_bundled_tokenizer_read_from_th
 def test_a_preset_with_a_training_sequence_length_trains_at_that_length(tiny_job: JobFactory) -> None:
     shape = dict.fromkeys(("seqLen", "hiddenDim", "intermediateDim", "numHeads", "numKvHeads", "numLayers"))
     job = tiny_job(model={"preset": "llama_nano", **shape}, train={"seqLen": 256})
-    model = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()]).model
+    model = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()], "sink").model
     assert (model.seq_len, model.hidden_dim, model.num_layers) == (256, 32, 2)
 
 
 def test_unset_optimizer_fields_keep_levanter_defaults_as_marin_does(tiny_job: JobFactory) -> None:
-    optimizer = build_train_config(tiny_job().spec, PATHS, "run-1", [NoopConfig()]).optimizer
+    optimizer = build_train_config(tiny_job().spec, PATHS, "run-1", [NoopConfig()], "sink").optimizer
     defaults = AdamConfig()
     assert optimizer.learning_rate == 3.0e-3
     for name in ("weight_decay", "beta1", "beta2", "epsilon", "max_grad_norm", "warmup", "min_lr_ratio"):
@@ -54,7 +54,8 @@ def test_set_optimizer_fields_reach_adam(tiny_job: JobFactory) -> None:
     train = {"weightDecay": 0.0, "beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6, "maxGradNorm": 0.5,
              "warmup": 100, "decay": 0.2, "minLrRatio": 0.0, "lrSchedule": "linear",
              "cycleLength": 50}  # fmt: skip
-    optimizer = build_train_config(tiny_job(train=train).spec, PATHS, "run-1", [NoopConfig()]).optimizer
+    spec = tiny_job(train=train).spec
+    optimizer = build_train_config(spec, PATHS, "run-1", [NoopConfig()], "sink").optimizer
     assert (optimizer.weight_decay, optimizer.beta1, optimizer.beta2, optimizer.epsilon) == (
         0.0,
         0.8,
@@ -68,7 +69,7 @@ def test_set_optimizer_fields_reach_adam(tiny_job: JobFactory) -> None:
 def test_trainer_settings_follow_the_train_section(tiny_job: JobFactory) -> None:
     job = tiny_job(train={"steps": 500, "stepsPerEval": 50, "maxEvalBatches": 3, "seed": 7, "emaBeta": 0.99,
                           "zLossWeight": 1e-4})  # fmt: skip
-    config = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()])
+    config = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()], "sink")
     trainer = config.trainer
     assert (trainer.num_train_steps, trainer.steps_per_eval, trainer.max_eval_batches) == (500, 50, 3)
     assert (trainer.seed, trainer.id, trainer.train_batch_size) == (7, "run-1", 4)
@@ -82,13 +83,13 @@ def test_trainer_settings_follow_the_train_section(tiny_job: JobFactory) -> None
 def test_a_batch_schedule_becomes_a_levanter_int_schedule(tiny_job: JobFactory) -> None:
     schedule = [{"startStep": 0, "batchSize": 4}, {"startStep": 10, "batchSize": 8}]
     job = tiny_job(train={"batchSize": None, "batchSchedule": schedule})
-    trainer = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()]).trainer
+    trainer = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()], "sink").trainer
     assert trainer.train_batch_size == [ScheduleStep(start=0, value=4), ScheduleStep(start=10, value=8)]
 
 
 def test_checkpoints_go_to_the_jobs_folder_so_any_attempt_resumes_from_them(tiny_job: JobFactory) -> None:
     job = tiny_job(train={"stepsPerCheckpoint": 25})
-    checkpointer = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()]).trainer.checkpointer
+    checkpointer = build_train_config(job.spec, PATHS, "run-1", [NoopConfig()], "sink").trainer.checkpointer
     assert checkpointer.expanded_path("any-run-id") == "gs://bucket/runs/checkpoints/tiny"
     assert checkpointer.keep == [{"every": 25}]
 
@@ -98,7 +99,7 @@ def test_jax_distributed_init_only_for_multi_host_tpu_slices(tiny_job: JobFactor
         job = tiny_job(resources=resources, train={"batchSize": 32})
         return bool(
             build_train_config(
-                job.spec, PATHS, "r", [NoopConfig()]
+                job.spec, PATHS, "r", [NoopConfig()], "sink"
             ).trainer.distributed.initialize_jax_distributed
         )
 
@@ -110,17 +111,18 @@ def test_jax_distributed_init_only_for_multi_host_tpu_slices(tiny_job: JobFactor
 
 def test_levanter_starts_or_joins_ray_unless_the_caller_started_one(tiny_job: JobFactory) -> None:
     job = tiny_job()
-    joined = build_train_config(job.spec, PATHS, "r", [NoopConfig()]).trainer.ray
+    joined = build_train_config(job.spec, PATHS, "r", [NoopConfig()], "sink").trainer.ray
     assert (joined.address, joined.auto_start_cluster) == (None, True)  # RAY_ADDRESS, else a local Ray
     assert (
-        build_train_config(job.spec, PATHS, "r", [], start_ray=False).trainer.ray.auto_start_cluster is False
+        build_train_config(job.spec, PATHS, "r", [], "sink", start_ray=False).trainer.ray.auto_start_cluster
+        is False
     )
 
 
 def test_the_bundled_data_trains_on_one_file_and_evaluates_on_the_held_out_split(
     tiny_job: JobFactory,
 ) -> None:
-    data = build_train_config(tiny_job().spec, PATHS, "r", [NoopConfig()]).data
+    data = build_train_config(tiny_job().spec, PATHS, "r", [NoopConfig()], "sink").data
     assert data.train_weights == {TRAIN_COMPONENT: 1.0}
     train, validation = data.configs[TRAIN_COMPONENT], data.configs[BUNDLED_VALIDATION]
     assert [Path(url).name for url in train.train_urls] == ["kjv-train.jsonl.gz"]
@@ -133,7 +135,7 @@ def test_raw_urls_with_paloma_c4_en_give_the_leaderboard_metric_name(tiny_job: J
     dataset = {"bundled": False, "trainUrls": ["gs://data/train.jsonl.gz"], "tokenizer": "gpt2",
                "textKey": "body",
                "validationUrls": {"paloma/c4_en": ["gs://data/c4_en.jsonl.gz"]}}  # fmt: skip
-    data = build_train_config(tiny_job(dataset=dataset).spec, PATHS, "r", [NoopConfig()]).data
+    data = build_train_config(tiny_job(dataset=dataset).spec, PATHS, "r", [NoopConfig()], "sink").data
     assert set(data.configs) == {TRAIN_COMPONENT, "paloma/c4_en"}  # Levanter logs eval/paloma/c4_en/bpb
     assert data.configs[TRAIN_COMPONENT].train_urls == ["gs://data/train.jsonl.gz"]
     assert data.configs[TRAIN_COMPONENT].format.text_key == "body"
@@ -142,7 +144,7 @@ def test_raw_urls_with_paloma_c4_en_give_the_leaderboard_metric_name(tiny_job: J
 
 def test_a_pretokenized_cache_is_read_in_place(tiny_job: JobFactory) -> None:
     dataset = {"bundled": False, "cacheUrl": "gs://data/fineweb-cache", "tokenizer": "gpt2"}
-    data = build_train_config(tiny_job(dataset=dataset).spec, PATHS, "r", [NoopConfig()]).data
+    data = build_train_config(tiny_job(dataset=dataset).spec, PATHS, "r", [NoopConfig()], "sink").data
     assert data.configs[TRAIN_COMPONENT].cache_dir == "gs://data/fineweb-cache"
     assert data.configs[TRAIN_COMPONENT].train_urls == ()
 
@@ -151,7 +153,7 @@ def test_the_same_sources_share_a_cache_and_different_ones_do_not(tiny_job: JobF
     def cache(urls: list[str]) -> str:
         dataset = {"bundled": False, "trainUrls": urls, "tokenizer": "gpt2"}
         return str(
-            build_train_config(tiny_job(dataset=dataset).spec, PATHS, "r", [])
+            build_train_config(tiny_job(dataset=dataset).spec, PATHS, "r", [], "sink")
             .data.configs[TRAIN_COMPONENT]
             .cache_dir
         )

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import jax.numpy as jnp
 import pytest
 
+from speedrun_trainer.checkpointing import RecordingCheckpointerConfig
 from speedrun_trainer.step_log import EvalRecord, StepRecord, StepRecorder, read_history
-from speedrun_trainer.step_tracker import SpeedrunTracker
+from speedrun_trainer.step_tracker import SpeedrunTracker, registered_sink
 
 pytestmark = pytest.mark.unit
 
@@ -23,6 +26,9 @@ class ListSink:
 
     def on_eval(self, record: EvalRecord) -> None:
         self.evals.append(record)
+
+    def before_checkpoint(self, record: StepRecord) -> None:
+        self.steps.append(record)
 
 
 def test_the_tracker_turns_levanters_calls_for_a_step_into_one_record() -> None:
@@ -90,3 +96,27 @@ def test_the_latest_eval_wins(tmp_path: Path) -> None:
     history = read_history(str(tmp_path))
     assert history.final_eval("eval/x/bpb") == 1.9
     assert history.final_eval("eval/paloma/c4_en/bpb") is None
+
+
+def test_a_checkpoint_is_saved_only_after_its_step_went_to_the_sink(tmp_path: Path) -> None:
+    files_when_recorded: list[list[Path]] = []
+
+    class CheckingSink(ListSink):
+        def before_checkpoint(self, record: StepRecord) -> None:
+            files_when_recorded.append(sorted(tmp_path.rglob("*")))
+            super().before_checkpoint(record)
+
+    sink = CheckingSink()
+    with registered_sink("attempt-1", sink):
+        checkpointer = RecordingCheckpointerConfig(
+            base_path=str(tmp_path), append_run_id_to_base_path=False, sink="attempt-1"
+        ).create("run")
+        info = SimpleNamespace(
+            step=7, step_duration=0.25, loss=1.5, state=SimpleNamespace(saveable_state={"w": jnp.arange(3.0)})
+        )
+        checkpointer.save_checkpoint(info, "step-7")
+        checkpointer.wait_until_finished()
+    [record] = sink.steps
+    assert (record.step, record.duration, record.loss) == (7, 0.25, 1.5)
+    assert files_when_recorded == [[]]
+    assert (tmp_path / "step-7" / "metadata.json").exists()

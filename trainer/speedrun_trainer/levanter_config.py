@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import jmp
-from levanter.checkpoint import CheckpointerConfig
 from levanter.distributed import DistributedConfig, RayConfig
 from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig
 from levanter.main.train_lm import TrainLmConfig
@@ -21,6 +20,7 @@ from levanter.utils.activation import ActivationFunctionEnum
 from speedrun_operator import accelerators
 from speedrun_operator.api import SpeedrunJobSpec, TrainSpec
 from speedrun_operator.runinfo import seq_len_of
+from speedrun_trainer.checkpointing import RecordingCheckpointerConfig
 from speedrun_trainer.dataset import data_config, tokenizer_for
 from speedrun_trainer.paths import RunPaths
 
@@ -49,10 +49,12 @@ def build_train_config(
     paths: RunPaths,
     run_id: str,
     trackers: Sequence[TrackerConfig],
+    step_sink: str,
     start_ray: bool = True,
 ) -> TrainLmConfig:
-    """With ``start_ray`` Levanter joins the Ray cluster in RAY_ADDRESS (KubeRay sets it) or starts a local
-    one; without, the caller has started Ray already."""
+    """``step_sink`` names the sink (see ``step_tracker.registered_sink``) that records each checkpointed step
+    before its checkpoint is saved. With ``start_ray`` Levanter joins the Ray cluster in RAY_ADDRESS (KubeRay
+    sets it) or starts a local one; without, the caller has started Ray already."""
     train = spec.train
     return TrainLmConfig(
         data=data_config(spec.dataset, paths.caches),
@@ -71,7 +73,7 @@ def build_train_config(
             else None,
             tracker=tuple(trackers),
             log_dir=paths.log_dir,
-            checkpointer=checkpointer_config(train, paths),
+            checkpointer=checkpointer_config(train, paths, step_sink),
             distributed=DistributedConfig(initialize_jax_distributed=is_multihost(spec)),
             ray=RayConfig(auto_start_cluster=start_ray),
             require_accelerator=spec.resources.cpu is None,
@@ -117,9 +119,10 @@ def batch_size(train: TrainSpec) -> int | list[ScheduleStep[int]]:
     return [ScheduleStep(start=entry.start_step, value=entry.batch_size) for entry in train.batch_schedule]
 
 
-def checkpointer_config(train: TrainSpec, paths: RunPaths) -> CheckpointerConfig:
+def checkpointer_config(train: TrainSpec, paths: RunPaths, step_sink: str) -> RecordingCheckpointerConfig:
     keep = [{"every": train.steps_per_checkpoint}] if train.steps_per_checkpoint is not None else []
-    return CheckpointerConfig(
+    return RecordingCheckpointerConfig(
+        sink=step_sink,
         base_path=paths.checkpoints,
         # The path is the job's, not the attempt's: a restarted attempt (new run id or not) resumes from it.
         append_run_id_to_base_path=False,

@@ -63,6 +63,15 @@ class RunMonitor:
     def on_eval(self, record: EvalRecord) -> None:
         self.recorder.add_eval(record)
 
+    def before_checkpoint(self, record: StepRecord) -> None:
+        # Not passed to the estimator: the tracker reports the same step again right after the checkpoint.
+        self.recorder.add_step(record)
+        try:
+            self.recorder.flush()
+        except Exception:
+            # Training goes on; the records stay pending and the background flush retries them.
+            logger.exception("could not write the step records before the checkpoint at step %d", record.step)
+
 
 def configure_logging() -> None:
     """This trainer's messages at INFO, other libraries' at WARNING: Ray and JAX are chatty at INFO."""
@@ -138,6 +147,7 @@ def train_job(
         paths,
         run_id,
         trackers=[wandb_config(job, run_id, mode), SpeedrunTrackerConfig(sink=attempt)],
+        step_sink=attempt,
         # In a Ray task (speedrun train --ray) this process is already connected: Levanter must not re-init.
         start_ray=not local_ray and not ray.is_initialized(),
     )
@@ -204,6 +214,9 @@ class _LinkCatcher:
 
     def on_eval(self, record: EvalRecord) -> None:
         self._monitor.on_eval(record)
+
+    def before_checkpoint(self, record: StepRecord) -> None:
+        self._monitor.before_checkpoint(record)
 
 
 def marin_model_config(model: Any, tokenizer: str) -> dict[str, Any]:

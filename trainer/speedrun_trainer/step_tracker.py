@@ -30,6 +30,9 @@ class StepSink(Protocol):
 
     def on_eval(self, record: EvalRecord) -> None: ...
 
+    def before_checkpoint(self, record: StepRecord) -> None:
+        """The checkpointed step, before Levanter saves it: its records must be on storage first."""
+
 
 _sinks: dict[str, StepSink] = {}
 _sinks_lock = threading.Lock()
@@ -49,6 +52,11 @@ def registered_sink(name: str, sink: StepSink) -> Iterator[None]:
     finally:
         with _sinks_lock:
             del _sinks[name]
+
+
+def sink_named(name: str) -> StepSink:
+    with _sinks_lock:
+        return _sinks[name]
 
 
 class SpeedrunTracker(Tracker):  # type: ignore[misc]  # Levanter is untyped
@@ -103,9 +111,7 @@ class SpeedrunTrackerConfig(TrackerConfig):  # type: ignore[misc]
     """The name a sink was registered under with ``registered_sink``."""
 
     def init(self, run_id: str | None) -> SpeedrunTracker:
-        with _sinks_lock:
-            sink = _sinks[self.sink]
-        return SpeedrunTracker(sink)
+        return SpeedrunTracker(sink_named(self.sink))
 
 
 def _is_number(value: Any) -> bool:
