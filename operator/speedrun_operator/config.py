@@ -15,7 +15,9 @@ class OperatorConfig:
     default_output: str | None = None
     training_service_account: str | None = None
     ray_version: str = "2.49.2"
-    submission_mode: str = "HTTPMode"
+    submission_mode: str = "SidecarMode"
+    """KubeRay's submitter runs beside the Ray head, so KubeRay fails (and retries) a run whose head pod is
+    lost; in HTTPMode KubeRay 1.5 neither re-creates the head of a RayJob's cluster nor fails the job."""
     head_cpu: str = "2"
     head_memory: str = "8Gi"
     metrics_port: int = 8080
