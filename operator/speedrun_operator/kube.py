@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from importlib.metadata import version
 from typing import Any
 
 from kubernetes import client, config
@@ -21,10 +22,17 @@ def load_config() -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
+FIELD_MANAGER = "speedrun-operator"
+"""The API server names the writer of each field after the user agent, so managedFields show our writes as
+ours (the Python client's default would be OpenAPI-Generator, the same as any other script's)."""
+
+
 @cache
 def _api() -> client.CustomObjectsApi:
     """One client, so one connection pool: a new client per call would pay a TLS handshake per request."""
-    return client.CustomObjectsApi()
+    api_client = client.ApiClient()
+    api_client.user_agent = f"{FIELD_MANAGER}/{version('speedrun-operator')}"
+    return client.CustomObjectsApi(api_client)
 
 
 def _counted(verb: str, resource: str, call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -18,6 +18,7 @@ from fixtures.speedrunjobs import (
     apply,
     condition,
     example_manifest,
+    field_managers,
     marin_results_json,
     phase_is,
     pods_on_nodes,
@@ -118,6 +119,9 @@ def test_gpu_example_runs_on_the_a100_pool_and_succeeds_with_results(
         for e in cluster.objects("events", cluster_namespace, field_selector=f"involvedObject.name={name}")
     ]
     assert {"RayJobCreated", "Training", "Succeeded", "ResultsPublished"} <= set(reasons)
+    # Our writes carry our name, so `kubectl get --show-managed-fields` tells them from anyone else's.
+    assert "speedrun-operator" in field_managers(cluster, "srj", cluster_namespace, name, "status")
+    assert "speedrun-operator" in field_managers(cluster, "rayjob", cluster_namespace, status["rayJobName"])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fixtures.speedrunjobs import field_managers
 from fixtures.trainer import JobFactory, SpeedrunProcess, read_run_info
 from harness.pytest_plugin import ClusterFixture
 from speedrun_operator.api import GROUP, PLURAL, VERSION
@@ -78,6 +79,7 @@ def test_speedrun_train_patches_progress_and_results_onto_its_job(
     assert results["resultsUrl"] == str(output / job.name / "speedrun_results.json")
     assert results["trainingTime"] == pytest.approx(info["training_time"])
     assert results["evalBpb"] == pytest.approx(info["eval_bpb"])
+    assert "speedrun-trainer" in field_managers(cluster, "srj", cluster_namespace, job.name, "status")
     assert results["evalSet"] == "bundled/kjv"
     assert results["totalTokens"] == info["total_tokens"]
     assert {key: status[key] for key in operator_status} == operator_status

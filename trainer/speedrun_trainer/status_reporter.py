@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any
 
 from speedrun_operator.api import GROUP, PLURAL, VERSION, Progress, Results
@@ -36,6 +37,10 @@ class JobRef:
         return JobRef(namespace, name) if namespace and name else None
 
 
+FIELD_MANAGER = "speedrun-trainer"
+"""How the API server's managedFields name the trainer's status writes (after the user agent)."""
+
+
 def custom_objects_api() -> Any:
     """The pod's service account when in a cluster, else KUBECONFIG (or ~/.kube/config)."""
     from kubernetes import client, config
@@ -44,7 +49,9 @@ def custom_objects_api() -> Any:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.CustomObjectsApi()
+    api_client = client.ApiClient()
+    api_client.user_agent = f"{FIELD_MANAGER}/{version('speedrun-operator')}"
+    return client.CustomObjectsApi(api_client)
 
 
 class StatusReporter:
