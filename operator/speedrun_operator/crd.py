@@ -33,8 +33,8 @@ PRINTER_COLUMNS = [
     {"name": "Progress", "type": "string", "jsonPath": ".status.progress.display"},
     {
         "name": "BPB",
-        "type": "number",
-        "jsonPath": ".status.results.evalBpb",
+        "type": "string",
+        "jsonPath": ".status.results.evalBpbDisplay",
         "description": "Eval bits per byte",
     },
     {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},

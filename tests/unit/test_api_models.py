@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from speedrun_operator.api import ResourcesSpec, TrainSpec
+from speedrun_operator.api import ResourcesSpec, Results, TrainSpec
 from speedrun_operator.runinfo import humanize
 
 pytestmark = pytest.mark.unit
@@ -68,3 +68,19 @@ def test_fields_are_camel_case_on_the_wire_and_snake_case_in_python() -> None:
 )
 def test_humanized_counts(value: float, text: str) -> None:
     assert humanize(value) == text
+
+
+def test_results_carry_the_bpb_to_four_decimals_for_kubectl_get_and_keep_the_exact_value() -> None:
+    written = {
+        "evalBpb": 2.4647250175476074,
+        "trainingTime": 1.0,
+        "trainingHardwareFlops": 1.0,
+        "modelFlops": 1.0,
+        "totalTokens": 1,
+        "resultsUrl": "gs://b/r.json",
+        "runCompletionTimestamp": "2026-11-26 00:00:00 UTC",
+    }
+    results = Results.model_validate(written)
+    assert (results.eval_bpb, results.eval_bpb_display) == (2.4647250175476074, "2.4647")
+    assert Results.model_validate(results.model_dump(mode="json")) == results
+    assert Results.model_validate({**written, "evalBpb": None}).eval_bpb_display is None

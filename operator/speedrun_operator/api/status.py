@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from speedrun_operator.api.base import ApiModel, MutableApiModel, ShortText, Text, Url
 
@@ -76,6 +76,9 @@ class Results(ApiModel):
     eval_bpb: float | None = Field(
         default=None, description="Eval bits per byte on evalSet (the leaderboard metric)."
     )
+    eval_bpb_display: ShortText | None = Field(
+        default=None, description="evalBpb to 4 decimals, for kubectl get (filled in from evalBpb)."
+    )
     eval_set: ShortText | None = Field(default=None, description="Which validation set evalBpb comes from.")
     training_time: float = Field(description="Seconds of training steps (sum of per-step durations).")
     training_hardware_flops: float = Field(description="trainingTime x chips x peak FLOP/s.")
@@ -85,6 +88,16 @@ class Results(ApiModel):
     results_url: Url = Field(description="Where speedrun_results.json is.")
     wandb_run_link: Url | None = Field(default=None, description="The W&B run, if logged online.")
     run_completion_timestamp: ShortText = Field(description="When training finished (UTC).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _display_bpb(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "evalBpbDisplay" in data or "eval_bpb_display" in data:
+            return data
+        bpb = data.get("evalBpb", data.get("eval_bpb"))
+        if isinstance(bpb, int | float) and not isinstance(bpb, bool):
+            return {**data, "evalBpbDisplay": f"{bpb:.4f}"}
+        return data
 
 
 class SpeedrunJobStatus(MutableApiModel):
