@@ -16,6 +16,7 @@ Time to first step runs from process launch to the end of step 0. Target: per-st
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -109,6 +110,7 @@ def plain_child(job_file: Path, output: Path, log: Path) -> None:
     steps_logger.addHandler(handler)
     steps_logger.propagate = False
     os.environ.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GIT_PYTHON_REFRESH": "quiet"})
+    from levanter.checkpoint import CheckpointerConfig
     from levanter.main import train_lm
     from levanter.tracker.json_logger import JsonLoggerConfig
 
@@ -117,8 +119,19 @@ def plain_child(job_file: Path, output: Path, log: Path) -> None:
 
     job = load_job(job_file)
     paths = RunPaths(output=str(output), job=job.name, local_dir=output / "local")
-    config = build_train_config(job.spec, paths, "bench-plain", [JsonLoggerConfig(logger_name=STEP_LOGGER)])
-    train_lm.main(config)
+    config = build_train_config(
+        job.spec, paths, "bench-plain", [JsonLoggerConfig(logger_name=STEP_LOGGER)], step_sink=""
+    )
+    # Levanter's stock checkpointer with the same settings: the baseline has no step records to write first.
+    ours = config.trainer.checkpointer
+    stock = CheckpointerConfig(
+        base_path=ours.base_path,
+        append_run_id_to_base_path=ours.append_run_id_to_base_path,
+        save_interval=ours.save_interval,
+        keep=ours.keep,
+    )
+    trainer = dataclasses.replace(config.trainer, checkpointer=stock)
+    train_lm.main(dataclasses.replace(config, trainer=trainer))
 
 
 def report(runs: list[Measurement]) -> str:
