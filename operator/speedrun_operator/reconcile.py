@@ -258,7 +258,12 @@ def _publish_results(
         _write_status(body, status, old)
         return
     status.results = results
-    status.message = f"eval bpb {results.eval_bpb} on {results.eval_set}; results at {url}"
+    measured = (
+        f"eval bpb {results.eval_bpb_display} on {results.eval_set}"
+        if results.eval_bpb_display
+        else "no eval bpb recorded"
+    )
+    status.message = f"{measured}; results at {url}"
     status.conditions = set_condition(
         status.conditions,
         ConditionType.RESULTS_PUBLISHED,

@@ -117,7 +117,7 @@ def test_argocd_health_of_real_speedrunjobs_in_every_phase(
         "message": "Provisioning: " + (provisioning["status"]["message"]),
     }
     assert health(running)["status"] == "Progressing" and health(running)["message"].startswith("Running")
-    assert health(succeeded) == {"status": "Healthy", "message": "Succeeded: eval bpb 1.25"}
+    assert health(succeeded) == {"status": "Healthy", "message": "Succeeded: eval bpb 1.2500"}
 
     apply(cluster, ns, example_manifest("tpu-v4-8.yaml", name="queued", queueName="team-a"))
     queued = wait_srj(cluster, ns, "queued", phase_is("Queued"), "Queued")

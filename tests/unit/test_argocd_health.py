@@ -56,8 +56,12 @@ def test_messages_carry_what_a_reviewer_needs() -> None:
     assert running == {"status": "Progressing", "message": "Running 40/100 (40%): training"}
     failed = health(job({"phase": "Failed", "reason": "InvalidSpec", "message": "spec.train.steps: too big"}))
     assert failed == {"status": "Degraded", "message": "Failed (InvalidSpec): spec.train.steps: too big"}
-    succeeded = health(job({"phase": "Succeeded", "results": {"evalBpb": 1.234}}))
-    assert succeeded == {"status": "Healthy", "message": "Succeeded: eval bpb 1.234"}
+    results = {"evalBpb": 2.4647250175476074, "evalBpbDisplay": "2.4647"}
+    succeeded = health(job({"phase": "Succeeded", "results": results}))
+    assert succeeded == {"status": "Healthy", "message": "Succeeded: eval bpb 2.4647"}
+    # Written by an operator from before evalBpbDisplay:
+    older = health(job({"phase": "Succeeded", "results": {"evalBpb": 1.234}}))
+    assert older == {"status": "Healthy", "message": "Succeeded: eval bpb 1.234"}
 
 
 def test_a_phase_from_a_newer_operator_is_unknown_not_healthy() -> None:

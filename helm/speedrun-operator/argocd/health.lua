@@ -22,8 +22,9 @@ end
 
 if phase == "Succeeded" then
   hs.status = "Healthy"
-  if status.results ~= nil and status.results.evalBpb ~= nil then
-    hs.message = "Succeeded: eval bpb " .. tostring(status.results.evalBpb)
+  local results = status.results
+  if results ~= nil and (results.evalBpbDisplay ~= nil or results.evalBpb ~= nil) then
+    hs.message = "Succeeded: eval bpb " .. tostring(results.evalBpbDisplay or results.evalBpb)
   else
     hs.message = with_detail("Succeeded")
   end

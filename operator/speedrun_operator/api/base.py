@@ -42,14 +42,7 @@ class ApiModel(BaseModel):
     )
 
 
-class MutableApiModel(BaseModel):
+class MutableApiModel(ApiModel):
     """As ApiModel, but assignable: for status, which the operator builds up step by step."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-        extra="forbid",
-        validate_assignment=True,
-    )
+    model_config = ConfigDict(frozen=False, validate_assignment=True)
