@@ -122,7 +122,7 @@ def test_losing_the_ray_head_mid_run_retries_it_and_resumes_from_the_checkpoint_
     gcs_emulator: GcsEmulator,
 ) -> None:
     output = gcs_emulator.url("e2e-head-lost", cluster_namespace)
-    steps, every = 240, 20
+    steps, every = 300, 20
     manifest = own_hello_world(cluster, cluster_namespace, real_node, gcs_emulator, "head-lost", output)
     manifest["spec"]["train"].update({"steps": steps, "stepsPerCheckpoint": every})
     cluster.create(manifest, cluster_namespace)
