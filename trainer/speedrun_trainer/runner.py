@@ -43,27 +43,42 @@ class TrainResult:
 
 
 class RunMonitor:
-    """The sink the step tracker feeds: records every step and eval, and passes progress to reporters."""
+    """The sink the step tracker feeds: records every step and eval, and passes progress to reporters.
+
+    Every host of a multi-host slice trains and feeds its own monitor; only the primary one (JAX process 0,
+    known once Levanter has initialised JAX, before the first step) records and reports, so the run has one
+    set of step records and one writer of its status.
+    """
 
     def __init__(
-        self, recorder: StepRecorder, estimator: ProgressEstimator, reporters: list[ProgressReporter]
+        self,
+        recorder: StepRecorder,
+        estimator: ProgressEstimator,
+        reporters: list[ProgressReporter],
+        primary: Callable[[], bool],
     ):
         self.recorder = recorder
         self.estimator = estimator
         self.reporters = reporters
+        self.primary = primary
 
     def on_step(self, record: StepRecord) -> None:
-        self.recorder.add_step(record)
         self.estimator.add(record)
+        if not self.primary():
+            return
+        self.recorder.add_step(record)
         progress = self.estimator.progress()
         if progress is not None:
             for reporter in self.reporters:
                 reporter.report_progress(progress)
 
     def on_eval(self, record: EvalRecord) -> None:
-        self.recorder.add_eval(record)
+        if self.primary():
+            self.recorder.add_eval(record)
 
     def before_checkpoint(self, record: StepRecord) -> None:
+        if not self.primary():
+            return
         # Not passed to the estimator: the tracker reports the same step again right after the checkpoint.
         self.recorder.add_step(record)
         try:
@@ -141,6 +156,7 @@ def train_job(
         recorder,
         ProgressEstimator(job.spec.train.steps, info.model_flops / job.spec.train.steps, info.peak_flops),
         reporters,
+        primary=lambda: jax.process_index() == 0,
     )
     config = build_train_config(
         job.spec,
@@ -168,6 +184,11 @@ def train_job(
                 reporter.close()
         recorder.close()
 
+    if not monitor.primary():
+        logger.info("[%s] host %d done; JAX process 0 writes the results", where, jax.process_index())
+        if status is not None:
+            status.close()
+        return TrainResult(results_url=paths.results, run_info={})
     history = read_history(paths.steps)
     outcome = RunOutcome(
         history=history,
