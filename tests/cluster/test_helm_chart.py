@@ -520,6 +520,14 @@ def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_
             operator.start()
 
 
+def terminating_namespaces(cluster: ClusterFixture) -> list[str]:
+    return [
+        ns["metadata"]["name"]
+        for ns in cluster.objects("namespace")
+        if ns.get("status", {}).get("phase") == "Terminating"
+    ]
+
+
 @pytest.fixture(scope="module")
 def chart_operator(
     release: Release,
@@ -558,6 +566,13 @@ def chart_operator(
         args=(*args, "--priority", "1000"),
         popen=None,
         pids=[],
+    )
+    # Earlier tests' namespaces may still be going away; the API server refuses new objects there with a 403
+    # that is no RBAC gap. The session operator clears their jobs' finalizers before it hands over.
+    wait_for(
+        lambda: not terminating_namespaces(cluster),
+        what="earlier tests' namespaces to finish deleting",
+        timeout=180,
     )
     operator.stop()
     try:
