@@ -3,36 +3,25 @@
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import version
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from speedrun_operator import metrics
+from speedrun_operator import kube_client, metrics
 from speedrun_operator.api import GROUP, PLURAL, VERSION
 
 RAY_GROUP, RAY_VERSION, RAYJOBS = "ray.io", "v1", "rayjobs"
 
 
-def load_config() -> None:
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-
-
 FIELD_MANAGER = "speedrun-operator"
-"""The API server names the writer of each field after the user agent, so managedFields show our writes as
-ours (the Python client's default would be OpenAPI-Generator, the same as any other script's)."""
+"""How managedFields name the operator's writes (see kube_client)."""
 
 
 @cache
 def _api() -> client.CustomObjectsApi:
-    """One client, so one connection pool: a new client per call would pay a TLS handshake per request."""
-    api_client = client.ApiClient()
-    api_client.user_agent = f"{FIELD_MANAGER}/{version('speedrun-operator')}"
-    return client.CustomObjectsApi(api_client)
+    """One client for the process, so one connection pool."""
+    return kube_client.custom_objects_api(FIELD_MANAGER)
 
 
 def _counted(verb: str, resource: str, call: Any, *args: Any, **kwargs: Any) -> Any:

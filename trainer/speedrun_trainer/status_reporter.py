@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from importlib.metadata import version
 from typing import Any
 
 from speedrun_operator.api import GROUP, PLURAL, VERSION, Progress, Results
@@ -43,15 +42,10 @@ FIELD_MANAGER = "speedrun-trainer"
 
 def custom_objects_api() -> Any:
     """The pod's service account when in a cluster, else KUBECONFIG (or ~/.kube/config)."""
-    from kubernetes import client, config
+    from speedrun_operator import kube_client
 
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    api_client = client.ApiClient()
-    api_client.user_agent = f"{FIELD_MANAGER}/{version('speedrun-operator')}"
-    return client.CustomObjectsApi(api_client)
+    kube_client.load_config()
+    return kube_client.custom_objects_api(FIELD_MANAGER)
 
 
 class StatusReporter:

@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 
-from speedrun_operator import kube, metrics
+from speedrun_operator import kube_client, metrics
 from speedrun_operator.config import OperatorConfig
 from speedrun_operator.webhook_tls import write_self_signed
 
@@ -18,7 +18,7 @@ from speedrun_operator.webhook_tls import write_self_signed
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config = OperatorConfig.from_env()
     memo.config = config
-    kube.load_config()
+    kube_client.load_config()
     settings.posting.level = logging.INFO
     settings.persistence.finalizer = "speedrun.marin.community/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="speedrun.marin.community")

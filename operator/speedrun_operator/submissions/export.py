@@ -54,11 +54,11 @@ def from_cluster(namespace: str, name: str) -> Submission:
     from kubernetes.config import ConfigException
     from urllib3.exceptions import HTTPError
 
-    from speedrun_operator import kube
+    from speedrun_operator import kube, kube_client
 
     where = f"{namespace}/{name}"
     try:
-        kube.load_config()
+        kube_client.load_config()
         found = kube.get_speedrunjob(namespace, name)
     except ConfigException as exc:
         raise ExportError([f"{where}: no Kubernetes configuration ({exc})"]) from None
