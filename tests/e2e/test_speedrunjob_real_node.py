@@ -21,11 +21,11 @@ from fixtures.real_node_jobs import (
     follow,
     own_hello_world,
     pods_of,
-    step_durations,
     trainer_image,
 )
 from fixtures.speedrunjobs import srj, wait_srj
 from fixtures.storage import GcsEmulator
+from fixtures.trainer import step_durations
 from harness.build import say
 from harness.cluster import wait_for
 from harness.node import NODE_NAME, RealNode
@@ -148,7 +148,7 @@ def test_losing_the_ray_head_mid_run_retries_it_and_resumes_from_the_checkpoint_
     assert status["attempts"] == 2
     assert status["rayClusterName"] != head["metadata"]["labels"]["ray.io/cluster"], "a new Ray cluster"
     run_info = json.loads(fs.cat(status["results"]["resultsUrl"]))["runs"][0]["run_info"]
-    attempts = step_durations(fs, f"{output}/head-lost/steps".removeprefix("gs://"))
+    attempts = step_durations(f"{output}/head-lost/steps")
     assert len(attempts) == 2, attempts.keys()
     lost, resumed = (attempts[name] for name in sorted(attempts))
     resumed_from = min(resumed)

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from fixtures.trainer import JobFactory, SpeedrunProcess, read_run_info, write_job
+from fixtures.trainer import JobFactory, SpeedrunProcess, read_run_info, step_durations, write_job
 
 pytestmark = pytest.mark.e2e
 
 STEPS = 600
 CHECKPOINT_EVERY = 50
-
-
-def raw_step_durations(steps_dir: Path) -> dict[str, dict[int, float]]:
-    """Per attempt, each step's duration, read straight from the files the trainer wrote."""
-    attempts: dict[str, dict[int, float]] = defaultdict(dict)
-    for chunk in sorted(steps_dir.glob("*.jsonl")):
-        attempt = chunk.name.rsplit("-", 1)[0]
-        for line in chunk.read_text().splitlines():
-            entry = json.loads(line)
-            if entry["kind"] == "step":
-                attempts[attempt][entry["step"]] = entry["duration"]
-    return dict(attempts)
 
 
 def wait_for(condition: Callable[[], bool], process: SpeedrunProcess, timeout: float, what: str) -> None:
@@ -64,7 +50,7 @@ def test_a_run_stopped_after_a_checkpoint_resumes_and_sums_both_attempts(
     second = speedrun_processes(args, cwd=tmp_path, log=tmp_path / "attempt-2.log")
     assert second.wait(timeout=600) == 0, second.output()[-4000:]
     info = read_run_info(output / job.name / "speedrun_results.json")
-    attempts = raw_step_durations(steps_dir)
+    attempts = step_durations(str(steps_dir))
     assert len(attempts) == 2
     killed, resumed = (attempts[name] for name in sorted(attempts))
     resumed_from = min(resumed)
