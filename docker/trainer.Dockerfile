@@ -7,9 +7,8 @@
 # Build arguments:
 #   BASE_IMAGE   a Debian bookworm root filesystem (the public image by default; tests pass one made locally
 #                with debootstrap). Python 3.11 comes from Debian's own packages, so any bookworm base works.
-#   ACCELERATOR  cpu (default) | cuda | tpu: which JAX variant goes in. Every other version comes from the
-#                project's pins in pyproject.toml; the JAX version below must equal the pin there
-#                (tests/unit/test_dockerfiles.py checks it).
+#   ACCELERATOR  cpu (default) | cuda | tpu: which JAX variant goes in, as the project's extra of that name.
+#                Every version comes from the pins in pyproject.toml.
 #   PIP_CERT     optional CA bundle for pip, for builds behind a TLS-inspecting proxy; the file must be
 #                visible to the build (podman build -v /etc/ssl/certs:/host-certs:ro, or a bind mount).
 
@@ -40,19 +39,17 @@ ARG ACCELERATOR=cpu
 ARG PIP_CERT=""
 # The dependencies first, from pyproject.toml alone (empty packages stand in for the code): a change to the
 # code then reinstalls only the project below, not its 2 GB of dependencies.
-# cpu: the trainer extra's own jax/jaxlib pins are the CPU build. cuda/tpu: the same JAX version with the
-# accelerator's extra (CUDA 12 libraries from pip wheels; libtpu), resolved together with the project's pins.
+# ACCELERATOR names an extra of the project (pyproject.toml): cpu adds nothing to the trainer extra's CPU JAX;
+# cuda and tpu add the same JAX version's CUDA 12 wheels or libtpu, resolved together with the project's pins.
 # The project itself is a local path whose pins live in pyproject.toml, which DL3013 cannot see.
 # hadolint ignore=DL3013
 RUN case "${ACCELERATOR}" in \
-        cpu)  jax_variant="" ;; \
-        cuda) jax_variant="jax[cuda12]==0.7.2" ;; \
-        tpu)  jax_variant="jax[tpu]==0.7.2" ;; \
-        *)    echo "ACCELERATOR must be cpu, cuda or tpu, not '${ACCELERATOR}'" >&2; exit 1 ;; \
+        cpu|cuda|tpu) ;; \
+        *) echo "ACCELERATOR must be cpu, cuda or tpu, not '${ACCELERATOR}'" >&2; exit 1 ;; \
     esac \
     && mkdir -p operator/speedrun_operator trainer/speedrun_trainer \
     && touch operator/speedrun_operator/__init__.py trainer/speedrun_trainer/__init__.py \
-    && pip install "/src[trainer]" ${jax_variant:+"${jax_variant}"}
+    && pip install "/src[trainer,${ACCELERATOR}]"
 
 COPY operator/ operator/
 COPY trainer/ trainer/

@@ -7,7 +7,6 @@ it reports that on the RayJob's status as KubeRay would (fixtures.speedrunjobs.s
 from __future__ import annotations
 
 import json
-import subprocess
 from typing import Any
 
 import fsspec
@@ -36,6 +35,11 @@ pytestmark = pytest.mark.cluster
 GPU_LABEL = "cloud.google.com/gke-accelerator"
 TPU_LABEL = "cloud.google.com/gke-tpu-accelerator"
 TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
+# The operator's kopf records (handlers/startup.py): a handler's progress while it is pending or retried,
+# the configuration it last handled once every handler is done, and kopf's brand on the prefix.
+KOPF_PREFIX = "speedrun.marin.community/"
+LAST_HANDLED = KOPF_PREFIX + "last-handled-configuration"
+KOPF_MANAGED = KOPF_PREFIX + "kopf-managed"
 
 
 def provisioned(cluster: ClusterFixture, namespace: str, name: str) -> dict[str, Any]:
@@ -48,6 +52,20 @@ def provisioned(cluster: ClusterFixture, namespace: str, name: str) -> dict[str,
         "Provisioning with a RayJob",
     )
     assert [r["metadata"]["name"] for r in rayjobs(cluster, namespace)] == [job["status"]["rayJobName"]]
+    return job
+
+
+def operator_done_with(cluster: ClusterFixture, namespace: str, name: str) -> dict[str, Any]:
+    """Wait until kopf has handled the SpeedrunJob to the end: the configuration it handled is recorded and no
+    handler's progress (a pending or retried handler) is left. From then on only a new event or the resync
+    timer can make the operator act on it, and the timer does not run for a Failed job."""
+
+    def done() -> dict[str, Any] | None:
+        job = srj(cluster, namespace, name)
+        records = {key for key in job["metadata"].get("annotations", {}) if key.startswith(KOPF_PREFIX)}
+        return job if LAST_HANDLED in records and records <= {LAST_HANDLED, KOPF_MANAGED} else None
+
+    job: dict[str, Any] = wait_for(done, what=f"the operator done with {namespace}/{name}", timeout=60)
     return job
 
 
@@ -187,12 +205,16 @@ def test_an_invalid_spec_fails_once_naming_the_field_and_creates_nothing(
     job = wait_srj(cluster, cluster_namespace, name, phase_is("Failed"), "Failed")
     assert job["status"]["reason"] == "InvalidSpec"
     assert "spec.train.batchSize" in job["status"]["message"] and "try 32" in job["status"]["message"]
+    done = operator_done_with(cluster, cluster_namespace, name)
+    assert done["status"]["phase"] == "Failed" and done["status"]["reason"] == "InvalidSpec"
     assert rayjobs(cluster, cluster_namespace) == []
-    generation_before = job["metadata"]["resourceVersion"]
-    subprocess.run(["sleep", "3"], check=True)
-    assert srj(cluster, cluster_namespace, name)["metadata"]["resourceVersion"] == generation_before, (
-        "an invalid spec must not be retried in a loop"
-    )
+    # Not retried in a loop: kopf holds no pending retry, and the failure was announced once.
+    events = cluster.objects("events", cluster_namespace, field_selector=f"involvedObject.name={name}")
+    assert [e.get("count", 1) for e in events if e["reason"] == "InvalidSpec"] == [1]
+    assert (
+        srj(cluster, cluster_namespace, name)["metadata"]["resourceVersion"]
+        == done["metadata"]["resourceVersion"]
+    ), "an invalid spec must not be retried in a loop"
 
 
 def test_deleting_a_speedrunjob_deletes_its_rayjob_and_raycluster_but_keeps_results(
@@ -267,11 +289,58 @@ def test_an_externally_deleted_rayjob_is_reported_and_not_recreated(
     cluster.kubectl("delete", "rayjobs.ray.io", status["rayJobName"], "-n", cluster_namespace)
     job = wait_srj(cluster, cluster_namespace, name, phase_is("Failed"), "Failed after the RayJob vanished")
     assert job["status"]["reason"] == "RayJobDeleted"
-    subprocess.run(["sleep", "3"], check=True)
+    # Once kopf is done with it (a Failed job has no resync timer) nothing is left that could re-create it.
+    done = operator_done_with(cluster, cluster_namespace, name)
+    assert done["status"]["reason"] == "RayJobDeleted"
     assert rayjobs(cluster, cluster_namespace) == []
 
 
-def test_metrics_show_phases_transitions_and_results(operator: OperatorProcess) -> None:
+def metric_samples(operator: OperatorProcess) -> dict[str, float]:
+    lines = [line for line in operator.metrics().splitlines() if line[:1] != "#"]
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in lines}
+
+
+def transitions_to(samples: dict[str, float], phase: str) -> float:
+    return sum(
+        value
+        for key, value in samples.items()
+        if key.startswith("speedrun_phase_transitions_total{") and f'to_phase="{phase}"' in key
+    )
+
+
+def test_metrics_show_phases_transitions_and_results(
+    operator: OperatorProcess, gcs_emulator: GcsEmulator, cluster: ClusterFixture, cluster_namespace: str
+) -> None:
+    before = metric_samples(operator)
+    name = "metered"
+    apply(cluster, cluster_namespace, example_manifest("marin-hello-world-a100.yaml", name=name))
+    rayjob = provisioned(cluster, cluster_namespace, name)["status"]["rayJobName"]
+    running_cluster_pods(cluster, cluster_namespace, rayjob, workers=1)
+    wait_srj(cluster, cluster_namespace, name, lambda s: "rayClusterName" in s, "the RayCluster's name")
+    set_rayjob_status(
+        cluster, cluster_namespace, rayjob, {"jobDeploymentStatus": "Running", "jobStatus": "RUNNING"}
+    )
+    wait_srj(cluster, cluster_namespace, name, phase_is("Running"), "Running")
+    with fsspec.open(gcs_emulator.url("runs", name, "speedrun_results.json"), "w") as handle:
+        handle.write(marin_results_json(1.234))
+    set_rayjob_status(
+        cluster,
+        cluster_namespace,
+        rayjob,
+        {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED", "endTime": "2026-11-25T12:00:00Z"},
+    )
+    wait_srj(cluster, cluster_namespace, name, lambda s: "results" in s, "Succeeded with results")
+
+    def bpb_of_this_job() -> list[float]:
+        return [
+            value
+            for key, value in metric_samples(operator).items()
+            if key.startswith("speedrun_result_eval_bpb{")
+            and f'job="{name}"' in key
+            and f'namespace="{cluster_namespace}"' in key
+        ]
+
+    assert wait_for(lambda: bpb_of_this_job() or None, what=f"{name}'s bpb on /metrics") == [1.234]
     text = operator.metrics()
     expected = (
         "speedrun_jobs{phase=",
@@ -283,22 +352,11 @@ def test_metrics_show_phases_transitions_and_results(operator: OperatorProcess) 
     )
     for metric in expected:
         assert metric in text, f"{metric} missing from /metrics"
-    samples = {
-        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[:1] != "#"
-    }
+    samples = metric_samples(operator)
     assert {
         f'speedrun_jobs{{phase="{phase}"}}' for phase in ("Pending", "Provisioning", "Running", "Failed")
     } <= set(samples)
-    to_succeeded = [
-        value
-        for key, value in samples.items()
-        if key.startswith("speedrun_phase_transitions_total{") and 'to_phase="Succeeded"' in key
-    ]
-    assert sum(to_succeeded) >= 1
-    bpb = [
-        value
-        for key, value in samples.items()
-        if key.startswith("speedrun_result_eval_bpb{") and 'job="hello-a100"' in key
-    ]
-    assert bpb == [1.234]
-    assert samples["speedrun_time_to_running_seconds_count"] >= 1
+    # This job's own run counts: one more transition to Succeeded, one more time to Running.
+    assert transitions_to(samples, "Succeeded") >= transitions_to(before, "Succeeded") + 1
+    count = "speedrun_time_to_running_seconds_count"
+    assert samples[count] >= before.get(count, 0.0) + 1

@@ -1,7 +1,9 @@
 """The images the project ships, built with podman on a local Debian base and run for real.
 
-Each runs as a non-root user, answers ``speedrun --version`` and ``speedrun info`` inside, and holds exactly
-what pyproject.toml pins; the operator image stays without the training stack and runs read-only.
+The one tier for what an image holds and how it runs: a numeric non-root user, ``speedrun --version`` and
+``speedrun info`` inside, exactly what pyproject.toml pins, the configuration KubeRay and Kubernetes rely on
+(command, environment, ports), and an operator without the training stack that runs read-only. The
+Dockerfiles as files (lint, base argument, build context) are tests/unit/test_dockerfiles.py's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from harness import images
 from harness.images import ImageSet
+from speedrun_operator.config import OperatorConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
 EXAMPLES = ROOT / "examples"
+TRAINING_STACK = ("jax", "jaxlib", "levanter", "haliax", "ray")
 
 # Run inside an image (whose Python need not have `packaging`): the project's declared requirements and every
 # installed distribution's version; the test checks one against the other.
@@ -54,6 +58,10 @@ def project_requirements(extra: str) -> set[str]:
     return {Requirement(line).name for line in lines}
 
 
+def env_of(ref: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in images.image_config(ref)["Env"])
+
+
 def run(ref: str, *command: str, **kwargs: object) -> str:
     result = images.run_in_image(ref, command, **kwargs)  # type: ignore[arg-type]
     assert result.returncode == 0, f"{' '.join(command)} failed in {ref}:\n{result.stdout}\n{result.stderr}"
@@ -61,10 +69,13 @@ def run(ref: str, *command: str, **kwargs: object) -> str:
 
 
 @pytest.mark.parametrize("image", ["speedrun-trainer", "speedrun-operator"])
-def test_each_image_runs_as_a_non_root_user(project_images: ImageSet, image: str) -> None:
+def test_each_image_runs_as_a_numeric_non_root_user(project_images: ImageSet, image: str) -> None:
     ref = project_images.images[image].ref
+    # Numeric in the image's configuration, or Kubernetes' runAsNonRoot cannot verify it.
+    assert images.image_config(ref)["User"] == "1000:1000"
     assert run(ref, "id", "-u").strip() == "1000"
     assert run(ref, "id", "-g").strip() == "1000"
+    assert run(ref, "id", "-un").strip() == "speedrun"  # a user the image creates, not a bare number
 
 
 @pytest.mark.parametrize("image", ["speedrun-trainer", "speedrun-operator"])
@@ -124,11 +135,65 @@ def test_what_each_image_installs_matches_the_project_pins(
         assert report["ray"]["installed"] == "2.49.2"
 
 
-def test_the_operator_image_has_no_training_stack_and_runs_read_only(project_images: ImageSet) -> None:
+def operator_modules_here() -> list[str]:
+    import pkgutil
+
+    import speedrun_operator
+
+    found = pkgutil.walk_packages(speedrun_operator.__path__, "speedrun_operator.")
+    return sorted(m.name for m in found if not m.name.endswith("__main__"))
+
+
+def test_the_operator_image_has_no_training_stack_and_its_modules_import_without_it(
+    project_images: ImageSet,
+) -> None:
     ref = project_images.images["speedrun-operator"].ref
-    probe = "import importlib.util as u; print([m for m in ('jax', 'levanter', 'ray') if u.find_spec(m)])"
+    probe = f"import importlib.util as u; print([m for m in {TRAINING_STACK!r} if u.find_spec(m)])"
     assert run(ref, "python", "-c", probe, read_only=True).strip() == "[]"
+    # Every module of the operator package imports there, read-only, with the training stack absent.
+    every_module = (
+        "import importlib, json, pkgutil, speedrun_operator as p; "
+        "names = sorted(m.name for m in pkgutil.walk_packages(p.__path__, 'speedrun_operator.') "
+        "if not m.name.endswith('__main__')); [importlib.import_module(n) for n in names]; "
+        "print(json.dumps(names))"
+    )
+    imported = json.loads(run(ref, "python", "-c", every_module, read_only=True))
+    assert imported == operator_modules_here()
     assert VERSION in run(ref, "speedrun", "--version", read_only=True)
+
+
+def test_the_operator_image_runs_the_operator_read_only_and_serves_metrics(project_images: ImageSet) -> None:
+    ref = project_images.images["speedrun-operator"].ref
+    config = images.image_config(ref)
+    assert config["Cmd"] == ["speedrun", "operator"]
+    assert not config.get("Entrypoint")
+    assert set(config["ExposedPorts"]) == {f"{OperatorConfig().metrics_port}/tcp"}
+    # With a read-only root filesystem only /tmp (an emptyDir) is writable.
+    assert config["WorkingDir"] == "/tmp"
+    env = env_of(ref)
+    assert env["HOME"] == "/tmp" and env["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_the_trainer_image_is_ready_for_kuberay_and_offline_levanter(project_images: ImageSet) -> None:
+    ref = project_images.images["speedrun-trainer"].ref
+    config = images.image_config(ref)
+    # KubeRay replaces the command; an ENTRYPOINT would wrap its `bash -lc ... ray start` and break it.
+    assert not config.get("Entrypoint")
+    assert config["Cmd"][0] == "speedrun"
+    env = env_of(ref)
+    assert env["GIT_PYTHON_REFRESH"] == "quiet"
+    assert {env[k] for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")} == {"1"}
+    assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert env["PATH"].startswith("/opt/venv/bin:")
+    # KubeRay's probes call wget; `ray stop` needs ps.
+    found = run(ref, "sh", "-c", "command -v wget && command -v ps").split()
+    assert [Path(tool).name for tool in found] == ["wget", "ps"]
+    # A login shell (KubeRay's `bash -lc`): Debian's /etc/profile resets PATH and profile.d puts the venv
+    # back in front, once, even when sourced again.
+    login = run(ref, "bash", "-lc", ". /etc/profile.d/speedrun-venv.sh; echo $PATH; command -v python")
+    path, python = login.split()
+    assert path.split(":")[0] == "/opt/venv/bin" and path.split(":").count("/opt/venv/bin") == 1
+    assert python == "/opt/venv/bin/python"
 
 
 def test_the_trainer_image_imports_levanter_jax_and_ray_offline(project_images: ImageSet) -> None:

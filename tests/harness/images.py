@@ -10,10 +10,8 @@ its storage in the harness cache, apart from any other podman user on the machin
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +19,9 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import docker.utils.build
 
 from harness import build
 from harness.build import say
@@ -129,55 +130,16 @@ def image_exists(ref: str, cache: Path | None = None) -> bool:
 # --- input hashes ------------------------------------------------------------------------------------------
 
 
-def _ignore_patterns(root: Path) -> list[tuple[bool, str]]:
-    """``.dockerignore`` as (negated, pattern) pairs, in order (the last match wins)."""
-    patterns = []
-    for line in (root / ".dockerignore").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            negated = line.startswith("!")
-            patterns.append((negated, line.lstrip("!").removeprefix("**/")))
-    return patterns
-
-
-def _admitted(relative: str, patterns: Sequence[tuple[bool, str]]) -> bool:
-    admitted = True
-    parts = relative.split("/")
-    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for negated, pattern in patterns:
-        # A pattern matches a path, any folder above it, or (for **/x) any component of it.
-        hit = any(fnmatch.fnmatch(p, pattern) for p in prefixes) or any(
-            fnmatch.fnmatch(part, pattern) for part in parts
-        )
-        if hit:
-            admitted = negated
-    return admitted
-
-
 def context_files(root: Path = REPO_ROOT) -> list[Path]:
-    """The files ``.dockerignore`` lets into the build context, sorted."""
-    patterns = _ignore_patterns(root)
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel_dir = os.path.relpath(dirpath, root)
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in (".git", ".venv")
-            and (
-                _admitted(os.path.normpath(os.path.join(rel_dir, d)), patterns)
-                or _has_negation_below(os.path.normpath(os.path.join(rel_dir, d)), patterns)
-            )
-        )
-        for name in filenames:
-            rel = os.path.normpath(os.path.join(rel_dir, name))
-            if _admitted(rel, patterns):
-                found.append(root / rel)
-    return sorted(found)
-
-
-def _has_negation_below(rel_dir: str, patterns: Sequence[tuple[bool, str]]) -> bool:
-    return any(negated and pattern.startswith(rel_dir + "/") for negated, pattern in patterns)
+    """The files the engine receives as the build context: ``.dockerignore`` applied by the Docker SDK's own
+    matcher (the last matching pattern wins, ``!`` re-admits), sorted."""
+    patterns = [
+        line.strip()
+        for line in (root / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    admitted = docker.utils.build.exclude_paths(str(root), patterns)
+    return sorted(root / relative for relative in admitted if (root / relative).is_file())
 
 
 def input_hash(spec: ImageSpec, base_ref: str, root: Path = REPO_ROOT) -> str:
@@ -347,6 +309,13 @@ def save_oci_archive(ref: str, target: Path, cache: Path | None = None) -> Path:
     podman("save", "--format=oci-archive", f"--output={tmp}", ref, cache=cache, timeout=900)
     tmp.replace(target)
     return target
+
+
+def image_config(ref: str, cache: Path | None = None) -> dict[str, Any]:
+    """The image's configuration as the engine records it: User, Env, Cmd, Entrypoint, ExposedPorts, ..."""
+    inspected = json.loads(podman("image", "inspect", ref, cache=cache))
+    config: dict[str, Any] = inspected[0]["Config"]
+    return config
 
 
 def run_in_image(

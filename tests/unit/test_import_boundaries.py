@@ -1,4 +1,8 @@
-"""The operator stays light (no JAX, no Levanter); the trainer runs without kopf."""
+"""No package of ours shadows the standard library.
+
+That the operator imports without JAX, Levanter or Ray is checked where it is strongest: every operator module
+imports in the operator image, where they are not installed (tests/e2e/test_images.py).
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,6 @@ import sys
 import pytest
 
 pytestmark = pytest.mark.unit
-
-
-def modules_loaded_by(statement: str) -> set[str]:
-    probe = f"import sys; {statement}; print('\\n'.join(sys.modules))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return set(result.stdout.split())
-
-
-def test_the_cli_and_api_import_without_jax_levanter_or_ray() -> None:
-    loaded = modules_loaded_by(
-        "import speedrun_operator.cli, speedrun_operator.crd, speedrun_operator.runinfo"
-    )
-    assert not {"jax", "levanter", "ray", "haliax"} & loaded
 
 
 def test_no_package_shadows_the_standard_library_operator_module() -> None:
