@@ -118,6 +118,8 @@ def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
         target = definitions[node["$ref"].rsplit("/", 1)[-1]]
         merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
         return _convert(merged, definitions)
+    if "oneOf" in node and "discriminator" in node:
+        return _tagged_union(node, definitions)
     if "anyOf" in node:
         options = [option for option in node["anyOf"] if option.get("type") != "null"]
         if len(options) != 1:
@@ -154,6 +156,101 @@ def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     return out
+
+
+def _tagged_union(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic discriminated union as one structural object.
+
+    A structural schema cannot say "one of these objects" (oneOf may not declare types or new properties), so
+    the variants become one object holding every variant's properties, the tag an enum of the variants'
+    names, and one CEL rule per property that some variant lacks, naming the types that have it. pydantic
+    still validates each variant exactly; the rules give the same refusal at kubectl apply time.
+    """
+    tag = node["discriminator"]["propertyName"]
+    variants: dict[str, dict[str, Any]] = {}
+    for option in node["oneOf"]:
+        target = definitions[option["$ref"].rsplit("/", 1)[-1]]
+        variants[target["properties"][tag]["const"]] = target
+    names = list(variants)
+    owners: dict[str, list[str]] = {}
+    for name, variant in variants.items():
+        for prop in variant["properties"]:
+            if prop != tag:
+                owners.setdefault(prop, []).append(name)
+    properties: dict[str, Any] = {
+        tag: {
+            "description": "One of: "
+            + "; ".join(
+                " ".join(variant.get("description", name).split()).rstrip(".")
+                for name, variant in variants.items()
+            )
+            + ".",
+            "type": "string",
+            "enum": names,
+        }
+    }
+    for prop, havers in owners.items():
+        properties[prop] = _merged_property(prop, {name: variants[name] for name in havers}, definitions)
+    rules = [
+        {
+            "rule": f"!has(self.{prop}) || self.{tag} in {json.dumps(havers)}",
+            "message": f"{prop} belongs to {tag} {', '.join(havers)} only; remove it or change {tag}",
+        }
+        for prop, havers in owners.items()
+        if len(havers) < len(names)
+    ]
+    for name, variant in variants.items():
+        for prop in variant.get("required", []):
+            if prop != tag:
+                rules.append(
+                    {
+                        "rule": f"self.{tag} != {json.dumps(name)} || has(self.{prop})",
+                        "message": f"{name} needs {prop}",
+                    }
+                )
+    out: dict[str, Any] = {"type": "object", "required": [tag], "properties": properties}
+    if node.get("description"):
+        out = {"description": node["description"], **out}
+    if rules:
+        out["x-kubernetes-validations"] = rules
+    return out
+
+
+def _merged_property(
+    prop: str, variants: dict[str, dict[str, Any]], definitions: dict[str, Any]
+) -> dict[str, Any]:
+    """One property shared by several variants: the same schema in each, with per-variant defaults."""
+    shapes: dict[str, dict[str, Any]] = {}
+    for name, variant in variants.items():
+        raw = {k: v for k, v in variant["properties"][prop].items() if k != "default"}
+        shapes[name] = _convert(raw, definitions)
+    descriptions = {name: shape.pop("description", "") for name, shape in shapes.items()}
+    first = next(iter(shapes.values()))
+    differing = [name for name, shape in shapes.items() if shape != first]
+    if differing:
+        raise ValueError(f"{prop} has different schemas in {', '.join(differing)} than in the others")
+    texts: dict[str, list[str]] = {}
+    for name, text in descriptions.items():
+        texts.setdefault(text, []).append(name)
+    description = (
+        next(iter(texts))
+        if len(texts) == 1
+        else " ".join(f"{', '.join(havers)}: {text}" for text, havers in texts.items())
+    )
+    defaults: dict[str, list[str]] = {}
+    for name, variant in variants.items():
+        default = variant["properties"][prop].get("default")
+        if default not in (None, [], {}):
+            defaults.setdefault(json.dumps(default), []).append(name)
+    if len(defaults) == 1 and len(next(iter(defaults.values()))) == len(variants):
+        description += f" Default: {next(iter(defaults))}."
+    elif defaults:
+        description += (
+            " Default: "
+            + "; ".join(f"{value} ({', '.join(havers)})" for value, havers in defaults.items())
+            + "."
+        )
+    return {"description": description.strip(), **first}
 
 
 def render_crd() -> str:

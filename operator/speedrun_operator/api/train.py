@@ -1,4 +1,14 @@
-"""The train section: Marin's SimpleTrainConfig, less the hardware (that is ``resources``)."""
+"""The train section: Marin's SimpleTrainConfig, less the hardware (that is ``resources``).
+
+The scalars (learningRate, weightDecay, beta1, ...) mean what they mean in SimpleTrainConfig: with no
+``optimizer`` the run uses AdamW (Levanter's AdamConfig) built from them. ``optimizer`` picks any optimizer
+Levanter registers and holds that optimizer's own fields. The fields every Levanter optimizer shares — the
+peak learningRate, weightDecay and the LR schedule (warmup, decay, rewarmup, minLrRatio, lrSchedule,
+cycleLength, cycles, weightDecayModules, defaultWeightDecayMask) — stay here and apply to whichever
+optimizer runs; unset, they take that optimizer's Levanter default (weight decay is 0 for muon, mini, scion
+and soap). The AdamW-only scalars beta1, beta2, epsilon and maxGradNorm belong to the default optimizer:
+with ``optimizer`` set, give them inside it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from speedrun_operator.api.base import ApiModel
+from speedrun_operator.api.base import ApiModel, ShortText
+from speedrun_operator.api.optimizers import LrScheduleSpec, OptimizerSpec
 
-LrSchedule = Literal["cosine", "linear", "constant", "inv_sqrt", "inv"]
+LrSchedule = Literal["cosine", "linear", "constant", "inv_sqrt", "inv", "power"]
+MARIN_DATA_SEED = 42
+"""Marin's ``default_speedrun`` shuffles the data with seed 42, apart from the model's seed."""
+_ADAMW_SCALARS = ("beta1", "beta2", "epsilon", "max_grad_norm")
 
 
 class BatchScheduleStep(ApiModel):
@@ -27,7 +41,17 @@ class TrainSpec(ApiModel):
                 {
                     "rule": "has(self.batchSize) != has(self.batchSchedule)",
                     "message": "train: set exactly one of batchSize or batchSchedule",
-                }
+                },
+                {
+                    "rule": "!has(self.optimizer) || !(has(self.beta1) || has(self.beta2) || "
+                    "has(self.epsilon) || has(self.maxGradNorm))",
+                    "message": "train: beta1, beta2, epsilon and maxGradNorm are the default AdamW's; "
+                    "with train.optimizer set, give them inside train.optimizer",
+                },
+                {
+                    "rule": "!(has(self.lrSchedule) && has(self.lrScheduleConfig))",
+                    "message": "train: set lrSchedule or lrScheduleConfig, not both",
+                },
             ]
         }
     }
@@ -41,14 +65,30 @@ class TrainSpec(ApiModel):
     )
     steps: int = Field(ge=1, le=100_000_000, description="Number of training steps (num_train_steps).")
     learning_rate: float = Field(gt=0, le=10, description="Peak learning rate.")
-    weight_decay: float | None = Field(
-        default=None, ge=0, le=10, description="AdamW weight decay. Default: 0.1."
+    optimizer: OptimizerSpec | None = Field(
+        default=None,
+        description="The optimizer, by Levanter's registry name in type, with its own fields. "
+        "Default: AdamW from the scalars here (beta1, beta2, epsilon, maxGradNorm).",
     )
-    beta1: float | None = Field(default=None, ge=0, lt=1, description="Adam beta1. Default: 0.9.")
-    beta2: float | None = Field(default=None, ge=0, lt=1, description="Adam beta2. Default: 0.95.")
-    epsilon: float | None = Field(default=None, gt=0, le=1, description="Adam epsilon. Default: 1e-8.")
+    weight_decay: float | None = Field(
+        default=None,
+        ge=0,
+        le=10,
+        description="Weight decay (decoupled, as AdamW's). Default: the optimizer's, 0.1 for AdamW.",
+    )
+    beta1: float | None = Field(
+        default=None, ge=0, lt=1, description="AdamW beta1 (no optimizer set only). Default: 0.9."
+    )
+    beta2: float | None = Field(
+        default=None, ge=0, lt=1, description="AdamW beta2 (no optimizer set only). Default: 0.95."
+    )
+    epsilon: float | None = Field(
+        default=None, gt=0, le=1, description="AdamW epsilon (no optimizer set only). Default: 1e-8."
+    )
     max_grad_norm: float | None = Field(
-        default=None, gt=0, description="Gradient clipping by global norm. Default: 1.0."
+        default=None,
+        gt=0,
+        description="AdamW gradient clipping by global norm (no optimizer set only). Default: 1.0.",
     )
     warmup: float | None = Field(
         default=None,
@@ -64,8 +104,34 @@ class TrainSpec(ApiModel):
     min_lr_ratio: float | None = Field(
         default=None, ge=0, le=1, description="Final LR as a fraction of the peak. Default: 0.1."
     )
-    lr_schedule: LrSchedule | None = Field(default=None, description="LR decay shape. Default: cosine.")
+    lr_schedule: LrSchedule | None = Field(
+        default=None,
+        description="LR decay shape, with Levanter's parameters for it. Default: cosine. "
+        "lrScheduleConfig sets the shape's parameters too.",
+    )
+    lr_schedule_config: LrScheduleSpec | None = Field(
+        default=None,
+        description="LR decay shape and its parameters (cosine exponent, inv_sqrt timescale, power a and b), "
+        "instead of lrSchedule.",
+    )
     cycle_length: int | None = Field(default=None, ge=1, description="Steps per LR cycle (cyclic schedules).")
+    cycles: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000,
+        description="Number of equal LR cycles (instead of cycleLength). Default: one.",
+    )
+    weight_decay_modules: list[ShortText] | None = Field(
+        default=None,
+        max_length=64,
+        description="Decay only parameters whose path contains one of these strings (Levanter's "
+        "weight_decay_modules). Default: all but norms, embeddings and biases.",
+    )
+    default_weight_decay_mask: bool | None = Field(
+        default=None,
+        description="Also decay what Levanter's default mask decays when weightDecayModules is set "
+        "(true), or never (false). Default: only without weightDecayModules.",
+    )
     z_loss_weight: float | None = Field(default=None, ge=0, description="Weight of the z-loss on the logits.")
     ema_beta: float | None = Field(default=None, gt=0, lt=1, description="EMA of the weights, if set.")
     steps_per_eval: int = Field(
@@ -80,7 +146,12 @@ class TrainSpec(ApiModel):
     seq_len: int | None = Field(
         default=None, ge=8, le=1_048_576, description="Training sequence length, if not the model's seqLen."
     )
-    seed: int = Field(default=0, ge=0, description="Random seed for init and data order. Default: 0.")
+    seed: int = Field(default=0, ge=0, description="Random seed of the model's initialisation. Default: 0.")
+    data_seed: int = Field(
+        default=MARIN_DATA_SEED,
+        ge=0,
+        description=f"Random seed of the data order, apart from seed (as Marin). Default: {MARIN_DATA_SEED}.",
+    )
 
     @field_validator("batch_schedule")
     @classmethod
@@ -99,6 +170,35 @@ class TrainSpec(ApiModel):
         if (self.batch_size is None) == (self.batch_schedule is None):
             raise ValueError("set exactly one of batchSize or batchSchedule")
         return self
+
+    @model_validator(mode="after")
+    def _one_lr_schedule_form(self) -> TrainSpec:
+        if self.lr_schedule is not None and self.lr_schedule_config is not None:
+            raise ValueError(
+                f"set lrSchedule ({self.lr_schedule}) or lrScheduleConfig ({self.lr_schedule_config.type}), "
+                "not both; lrScheduleConfig names the shape and its parameters"
+            )
+        if self.cycles is not None and self.cycle_length is not None:
+            raise ValueError("set cycles or cycleLength, not both")
+        return self
+
+    def adamw_scalars_beside_optimizer(self) -> list[str]:
+        """The AdamW-only scalars set beside an explicit ``optimizer`` (which they would contradict)."""
+        if self.optimizer is None:
+            return []
+        return [name for name in _ADAMW_SCALARS if getattr(self, name) is not None]
+
+    @property
+    def schedule_name(self) -> str:
+        """The LR schedule's kind, as Levanter names it."""
+        if self.lr_schedule_config is not None:
+            return self.lr_schedule_config.type
+        return self.lr_schedule or "cosine"
+
+    @property
+    def optimizer_type(self) -> str:
+        """Levanter's registry name of the optimizer that runs."""
+        return self.optimizer.type if self.optimizer is not None else "adam"
 
     def batch_sizes(self) -> list[tuple[int, int]]:
         """``(start_step, batch_size)`` pairs covering the run."""

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ValidationError
 
 from speedrun_operator.api.base import DNS_NAME_PATTERN
 from speedrun_operator.api.job import SpeedrunJob
+from speedrun_operator.api.optimizers import PowerScheduleSpec
 from speedrun_operator.api.spec import SpeedrunJobSpec
+from speedrun_operator.api.train import TrainSpec
 
 _MAX_VALUE_REPR = 80
 _PATTERN_HINTS = {
@@ -86,6 +88,24 @@ def cross_field_errors(spec: SpeedrunJobSpec, *, prefix: str) -> Iterable[FieldE
                     f"must be divisible by the number of chips of {where}; try {_round_up(size, chips)}",
                     size,
                 )
+    train = spec.train
+    for name in train.adamw_scalars_beside_optimizer():
+        alias = TrainSpec.model_fields[name].alias or name
+        yield FieldError(
+            f"{prefix}.train.{alias}",
+            f"is the default AdamW's; with train.optimizer ({train.optimizer_type}) set, "
+            f"give {alias} inside train.optimizer",
+            getattr(train, name),
+        )
+    if train.schedule_name == "power" and train.batch_schedule is not None:
+        config = train.lr_schedule_config
+        if not isinstance(config, PowerScheduleSpec) or config.batch_size is None:
+            yield FieldError(
+                f"{prefix}.train.lrScheduleConfig.batchSize",
+                "the power LR schedule needs one batch size and train has a batchSchedule; "
+                "set lrScheduleConfig: {type: power, batchSize: N}",
+                has_value=False,
+            )
     shape = spec.model.resolve()
     if spec.train.seq_len is not None and spec.train.seq_len > shape.seq_len:
         yield FieldError(
