@@ -4,21 +4,30 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: venv hello test test-unit test-cluster test-e2e lint crd cluster-up cluster-down cluster-status clean
+.PHONY: venv hello test test-unit test-cluster test-e2e e2e-packages images lint crd cluster-up cluster-down \
+	cluster-status bench-operator clean
 
+# Python packages only: no root, no system packages (the hello-world needs nothing else).
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@# The e2e tier's real node and image builds (tests/harness/node.py, images.py) need these Debian packages.
-	@command -v podman >/dev/null && command -v containerd >/dev/null && command -v debootstrap >/dev/null \
-	  && command -v nft >/dev/null && command -v conntrack >/dev/null && test -x /usr/lib/cni/bridge \
-	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      podman runc containerd containernetworking-plugins conntrack nftables iptables debootstrap)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[operator,trainer,dev]"
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	@rm -f $(VENV)/.installed-* && touch $@
+
+## What the e2e tier runs besides Python, installed with apt when missing (root only; each says why):
+## podman and debootstrap build the images (tests/harness/images.py), containerd, runc, the CNI plugins,
+## conntrack, nftables and iptables run the real kubelet node (tests/harness/node.py), chromium renders the
+## leaderboard page.
+e2e-packages:
+	@docker/ensure-packages.sh "the e2e tier builds the images with podman from a debootstrap base" \
+	  podman,runc,debootstrap -- podman runc debootstrap
+	@docker/ensure-packages.sh "the e2e tier's real node runs pods with containerd, runc and the CNI plugins" \
+	  containerd,runc,nft,iptables,conntrack,/usr/lib/cni/bridge -- \
+	  containerd runc containernetworking-plugins conntrack nftables iptables
+	@docker/ensure-packages.sh "the e2e tier renders the leaderboard page in headless chromium" \
+	  chromium -- chromium
 
 ## The main job: train the bundled hello-world on this machine.
 hello: venv
@@ -28,7 +37,7 @@ hello: venv
 ## Two sessions: the cluster tier needs kwok-only pools (with the real node, KubeRay reaches for the fake pods'
 ## dashboards through the API server and fails their RayJobs before a test can report their state); the e2e
 ## tier runs beside a real kubelet node.
-test: venv lint
+test: venv e2e-packages lint
 	$(PY) -m pytest -m "unit or cluster" tests
 	$(PY) -m pytest -m e2e tests
 
@@ -38,7 +47,7 @@ test-unit: venv
 test-cluster: venv
 	$(PY) -m pytest -m cluster tests
 
-test-e2e: venv
+test-e2e: venv e2e-packages
 	$(PY) -m pytest -m e2e tests
 
 lint: venv

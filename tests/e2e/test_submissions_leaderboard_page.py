@@ -1,5 +1,5 @@
 """The page `speedrun leaderboard --html` writes renders in a real browser: headless Chromium (installed by
-`make venv`) takes a screenshot of it with the network off, and the chart is there in colour."""
+`make e2e-packages`) takes a screenshot of it with the network off, and the chart is there in colour."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ WINDOW = (1200, 800)
 
 def screenshot(page: Path, png: Path, profile: Path) -> subprocess.CompletedProcess[str]:
     chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: `make venv` installs it (apt-get install chromium)"
+    assert chromium, "chromium is missing: `make e2e-packages` installs it (apt-get install chromium)"
     return subprocess.run(
         [
             chromium,

@@ -92,7 +92,7 @@ def podman_argv(cache: Path | None = None) -> list[str]:
     """podman with our own storage, runc and cgroupfs (crun fails on this machine's cgroups v1 hybrid)."""
     exe = shutil.which("podman")
     if exe is None:
-        raise ImageError("podman is not installed (the Makefile's setup installs it: `make venv`)")
+        raise ImageError("podman is not installed (`make e2e-packages` installs it)")
     root, runroot = podman_dirs(cache)
     return [
         exe,
@@ -190,7 +190,7 @@ def ensure_base(cache: Path) -> BuiltImage:
         return BuiltImage(BASE_SPEC, ref, time.monotonic() - started, True, _read_timings(cache).get(ref))
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
-        raise ImageError("debootstrap is not installed (the Makefile's setup installs it: `make venv`)")
+        raise ImageError("debootstrap is not installed (`make e2e-packages` installs it)")
     say(f"making the Debian base image {ref} with debootstrap (~1 min)")
     log = cache / "logs" / "image-base.log"
     log.parent.mkdir(parents=True, exist_ok=True)

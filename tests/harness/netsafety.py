@@ -97,7 +97,7 @@ def create(kwok_cidr: str, service_cidr: str) -> None:
     """The bridge with the gateway address, and the nft table; after removing a previous run's leftovers."""
     for tool in ("ip", "nft"):
         if shutil.which(tool) is None:
-            raise NetworkError(f"`{tool}` is missing (the Makefile's setup installs it: `make venv`)")
+            raise NetworkError(f"`{tool}` is missing (`make e2e-packages` installs it)")
     remove()
     _run("ip", "link", "add", BRIDGE, "type", "bridge")
     _run("ip", "addr", "add", f"{GATEWAY}/24", "dev", BRIDGE)

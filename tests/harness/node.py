@@ -121,7 +121,7 @@ class RealNode:
     def _start_containerd(self) -> processes.ManagedProcess:
         exe = shutil.which("containerd")
         if exe is None:
-            raise build.BuildError("containerd is not installed (the Makefile's setup installs it)")
+            raise build.BuildError("containerd is not installed (`make e2e-packages` installs it)")
         assert self.image_set is not None and self.image_set.pause is not None
         cni_dir = self.run_dir / "cni"
         cni_dir.mkdir(parents=True, exist_ok=True)
