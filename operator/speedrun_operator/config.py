@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -23,9 +23,9 @@ class OperatorConfig:
     metrics_port: int = 8080
     listen_address: str = "0.0.0.0"
     """Where the metrics endpoint and the admission webhook listen."""
-    namespaces: tuple[str, ...] = field(default_factory=tuple)
     peering_lifetime_seconds: int = 60
     worker_threads: int = 16
+    """Handler threads (kopf runs our sync handlers in a pool); the API client's connection pool matches."""
     webhook_port: int | None = None
     webhook_host: str | None = None
     webhook_cert_dir: Path | None = None
@@ -34,7 +34,6 @@ class OperatorConfig:
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorConfig:
         env = os.environ if environ is None else environ
         defaults = cls()
-        namespaces = tuple(ns for ns in env.get("SPEEDRUN_NAMESPACES", "").split(",") if ns.strip())
         return cls(
             default_image=env.get("SPEEDRUN_DEFAULT_IMAGE", defaults.default_image),
             default_output=env.get("SPEEDRUN_DEFAULT_OUTPUT") or None,
@@ -45,7 +44,6 @@ class OperatorConfig:
             head_memory=env.get("SPEEDRUN_HEAD_MEMORY", defaults.head_memory),
             metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
             listen_address=env.get("SPEEDRUN_LISTEN_ADDRESS", defaults.listen_address),
-            namespaces=namespaces,
             worker_threads=int(env.get("SPEEDRUN_WORKER_THREADS", defaults.worker_threads)),
             peering_lifetime_seconds=int(
                 env.get("SPEEDRUN_PEERING_LIFETIME_SECONDS", defaults.peering_lifetime_seconds)

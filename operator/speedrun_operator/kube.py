@@ -1,106 +1,124 @@
-"""The few Kubernetes calls the operator makes, each counted in the API-error metric when it fails."""
+"""The operator's ``reconcile.Cluster`` over the Kubernetes API; each failed call is counted in the
+API-error metric."""
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from speedrun_operator import kube_client, metrics
+from speedrun_operator import kube_client, metrics, storage
 from speedrun_operator.api import GROUP, PLURAL, VERSION
+from speedrun_operator.reconcile import AlreadyExists
 
 RAY_GROUP, RAY_VERSION, RAYJOBS = "ray.io", "v1", "rayjobs"
-
 
 FIELD_MANAGER = "speedrun-operator"
 """How managedFields name the operator's writes (see kube_client)."""
 
-
-@cache
-def _api() -> client.CustomObjectsApi:
-    """One client for the process, so one connection pool."""
-    return kube_client.custom_objects_api(FIELD_MANAGER)
+EventSink = Callable[[dict[str, Any], str, str, str], None]
+"""(SpeedrunJob body, event type Normal|Warning, reason, message) -> posts a Kubernetes Event."""
 
 
-def _counted(verb: str, resource: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return call(*args, **kwargs)
-    except ApiException as exc:
-        metrics.API_ERRORS.labels(verb=verb, resource=resource, code=str(exc.status)).inc()
-        raise
+class KubeCluster:
+    def __init__(self, events: EventSink, *, connections: int) -> None:
+        """``connections``: the connection pool's size; at least the handler threads, or handlers wait
+        for connections and each one over the pool pays a new TLS handshake."""
+        self._api: client.CustomObjectsApi = kube_client.custom_objects_api(
+            FIELD_MANAGER, pool_size=connections
+        )
+        self._events = events
 
+    def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = _counted(
+                "get",
+                RAYJOBS,
+                self._api.get_namespaced_custom_object,
+                RAY_GROUP,
+                RAY_VERSION,
+                namespace,
+                RAYJOBS,
+                name,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
 
-def get_rayjob(namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        result: dict[str, Any] = _counted(
-            "get",
+    def create_rayjob(self, body: dict[str, Any]) -> None:
+        namespace = body["metadata"]["namespace"]
+        try:
+            _counted(
+                "create",
+                RAYJOBS,
+                self._api.create_namespaced_custom_object,
+                RAY_GROUP,
+                RAY_VERSION,
+                namespace,
+                RAYJOBS,
+                body,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise AlreadyExists(f"{namespace}/{body['metadata']['name']}") from None
+            raise
+
+    def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        _counted(
+            "patch",
             RAYJOBS,
-            _api().get_namespaced_custom_object,
+            self._api.patch_namespaced_custom_object,
             RAY_GROUP,
             RAY_VERSION,
             namespace,
             RAYJOBS,
             name,
+            patch,
         )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return result
+
+    def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return get_speedrunjob(self._api, namespace, name)
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        stored: dict[str, Any] = _counted(
+            "patch",
+            f"{PLURAL}/status",
+            self._api.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
+        )
+        return stored
+
+    def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self._events(job, type_, reason, message)
+
+    def read_text(self, url: str) -> str:
+        return storage.read_text(url)
 
 
-def create_rayjob(body: dict[str, Any]) -> dict[str, Any]:
-    namespace = body["metadata"]["namespace"]
-    result: dict[str, Any] = _counted(
-        "create",
-        RAYJOBS,
-        _api().create_namespaced_custom_object,
-        RAY_GROUP,
-        RAY_VERSION,
-        namespace,
-        RAYJOBS,
-        body,
-    )
-    return result
-
-
-def patch_rayjob(namespace: str, name: str, patch: dict[str, Any]) -> None:
-    _counted(
-        "patch",
-        RAYJOBS,
-        _api().patch_namespaced_custom_object,
-        RAY_GROUP,
-        RAY_VERSION,
-        namespace,
-        RAYJOBS,
-        name,
-        patch,
-    )
-
-
-def get_speedrunjob(namespace: str, name: str) -> dict[str, Any] | None:
+def get_speedrunjob(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        result: dict[str, Any] = _counted(
-            "get", PLURAL, _api().get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+        found: dict[str, Any] = _counted(
+            "get", PLURAL, api.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
         )
     except ApiException as exc:
         if exc.status == 404:
             return None
         raise
-    return result
+    return found
 
 
-def patch_speedrunjob_status(namespace: str, name: str, status: dict[str, Any]) -> None:
-    _counted(
-        "patch",
-        f"{PLURAL}/status",
-        _api().patch_namespaced_custom_object_status,
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        name,
-        {"status": status},
-    )
+def _counted(verb: str, resource: str, call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except ApiException as exc:
+        metrics.API_ERRORS.labels(verb=verb, resource=resource, code=str(exc.status)).inc()
+        raise

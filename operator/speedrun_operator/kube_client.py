@@ -17,8 +17,12 @@ def load_config() -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
-def custom_objects_api(field_manager: str) -> client.CustomObjectsApi:
-    """A client with its own connection pool; keep it: a new one per call pays a TLS handshake per request."""
-    api_client = client.ApiClient()
+def custom_objects_api(field_manager: str, *, pool_size: int | None = None) -> client.CustomObjectsApi:
+    """A client with its own connection pool (of ``pool_size`` connections, else the client's default); keep
+    it: a new one per call pays a TLS handshake per request."""
+    configuration = client.Configuration.get_default_copy()
+    if pool_size is not None:
+        configuration.connection_pool_maxsize = pool_size
+    api_client = client.ApiClient(configuration)
     api_client.user_agent = f"{field_manager}/{version('speedrun-operator')}"
     return client.CustomObjectsApi(api_client)

@@ -1,19 +1,23 @@
-"""What the operator does for one SpeedrunJob, free of kopf: accept, create or adopt its RayJob, sync status.
+"""What the operator does for one SpeedrunJob, free of kopf: read what it needs, decide, write once.
 
-Handlers in ``handlers/`` are thin adapters that call these functions. Every step is idempotent and keyed on
-deterministic names, so an operator killed at any point converges on restart without duplicating anything.
+``reconcile`` is the one entry point for a created or resumed job, a RayJob event and the resync timer;
+``suspend_changed`` and ``spec_changed`` handle edits. Each pass reads through a ``Cluster`` (the few API
+calls the operator makes), asks ``status/`` for the new status, writes it at most once, then updates the
+metrics and posts the events. Every step is keyed on deterministic names, so an operator killed at any
+point converges on restart without duplicating anything.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from kubernetes.client.exceptions import ApiException
-
-from speedrun_operator import kube, metrics, storage
+from speedrun_operator import metrics
 from speedrun_operator.api import (
     ConditionType,
     ObjectMeta,
@@ -22,298 +26,268 @@ from speedrun_operator.api import (
     SpeedrunJobSpec,
     SpeedrunJobStatus,
 )
-from speedrun_operator.builders import build_rayjob, rayjob_name
+from speedrun_operator.builders import build_rayjob
 from speedrun_operator.builders.pods import output_prefix
 from speedrun_operator.config import OperatorConfig
-from speedrun_operator.status.accept import accept
-from speedrun_operator.status.conditions import FAILED_ACCEPTANCE, find, set_condition
-from speedrun_operator.status.observe import TERMINAL_PHASES, Transition, observe_rayjob
-from speedrun_operator.status.results import results_from_json
+from speedrun_operator.contract import OutputLayout
+from speedrun_operator.status import edits, results
+from speedrun_operator.status.accept import NO_OUTPUT, accept, name_conflict, reject
+from speedrun_operator.status.conditions import find
+from speedrun_operator.status.decision import Decision, transition
+from speedrun_operator.status.observe import created, observed
 
-EventSink = Callable[[dict[str, Any], str, str, str], None]
-"""(SpeedrunJob body, event type Normal|Warning, reason, message) -> posts a Kubernetes Event."""
+logger = logging.getLogger(__name__)
+
+
+class AlreadyExists(Exception):
+    """The object to create exists already (HTTP 409)."""
+
+
+class Cluster(Protocol):
+    """The API calls the operator makes (``kube.KubeCluster`` in production, a fake in the unit tests)."""
+
+    def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def create_rayjob(self, body: dict[str, Any]) -> None:
+        """Raises AlreadyExists when a RayJob of that name exists."""
+
+    def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+
+    def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch the SpeedrunJob's status subresource; returns the SpeedrunJob as stored now."""
+
+    def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None: ...
+
+    def read_text(self, url: str) -> str:
+        """A file in object storage (the results); raises OSError when it cannot be read."""
+
+
+@dataclass
+class JobMemory:
+    """What the operator remembers between passes: a lock per job, so a RayJob event and a SpeedrunJob
+    handler never decide at once, and the status it last wrote, so a body from the watch that predates that
+    write (kopf's index lags our own patches) is not decided on again."""
+
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _written: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+
+    @contextmanager
+    def lock(self, uid: str) -> Iterator[None]:
+        with self._guard:
+            job_lock = self._locks.setdefault(uid, threading.Lock())
+        with job_lock:
+            yield
+
+    def fresher(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body``, with the status this operator wrote last when that write is newer than the body."""
+        meta = body["metadata"]
+        written = self._written.get(meta.get("uid", ""))
+        if written is None or written[0] <= _version(meta):
+            return body
+        return {**body, "status": written[1]}
+
+    def remember(self, stored: dict[str, Any]) -> None:
+        meta = stored["metadata"]
+        self._written[meta.get("uid", "")] = (_version(meta), stored.get("status") or {})
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._locks.pop(uid, None)
+        self._written.pop(uid, None)
+
+
+def _version(meta: dict[str, Any]) -> int:
+    # resourceVersion is opaque by contract, but etcd's revisions are increasing integers.
+    value = str(meta.get("resourceVersion") or "0")
+    return int(value) if value.isdigit() else 0
+
+
+@dataclass(frozen=True)
+class Context:
+    cluster: Cluster
+    config: OperatorConfig
+    memory: JobMemory = field(default_factory=JobMemory)
+
+
+class _Read:
+    """The RayJob is to be read from the cluster (no event brought it)."""
+
+
+READ = _Read()
 
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _status_of(body: dict[str, Any]) -> SpeedrunJobStatus:
-    """The status as stored; the job's gauges are refreshed from it, so they are right after a restart too."""
+def stored_status(body: dict[str, Any]) -> SpeedrunJobStatus:
     raw = body.get("status") or {}
-    known = {key: value for key, value in raw.items() if key in _STATUS_ALIASES}
-    status = SpeedrunJobStatus.model_validate(known)
-    meta = body["metadata"]
-    metrics.observe_job(meta.get("namespace", "default"), meta["name"], status.phase.value, status.progress)
-    return status
+    known = {key: value for key, value in raw.items() if key in _STATUS_KEYS}
+    return SpeedrunJobStatus.model_validate(known)
 
 
-_STATUS_ALIASES = {field.alias or name for name, field in SpeedrunJobStatus.model_fields.items()}
+_STATUS_KEYS = {field.alias or name for name, field in SpeedrunJobStatus.model_fields.items()}
 
 
-def _where(body: dict[str, Any]) -> str:
-    return f"{body['metadata'].get('namespace', 'default')}/{body['metadata']['name']}"
-
-
-def _write_status(body: dict[str, Any], status: SpeedrunJobStatus, old: SpeedrunJobStatus) -> None:
-    """Patch only what the operator owns (never progress, which the trainer writes)."""
-    new = status.model_dump(mode="json", exclude_none=True, exclude={"progress"})
-    before = old.model_dump(mode="json", exclude_none=True, exclude={"progress"})
-    changed = {key: value for key, value in new.items() if before.get(key) != value}
-    if not changed:
-        return
-    meta = body["metadata"]
-    kube.patch_speedrunjob_status(meta.get("namespace", "default"), meta["name"], changed)
-    metrics.observe_job(meta.get("namespace", "default"), meta["name"], status.phase.value, status.progress)
-
-
-def _announce(body: dict[str, Any], transition: Transition | None, events: EventSink) -> None:
-    if transition is None:
-        return
-    metrics.TRANSITIONS.labels(from_phase=transition.old.value, to_phase=transition.new.value).inc()
-    events(
-        body,
-        "Warning" if transition.warning else "Normal",
-        transition.reason or transition.new.value,
-        f"{transition.old.value} -> {transition.new.value}: {transition.message}",
-    )
-    logging.getLogger(__name__).info(
-        "%s: %s -> %s (%s)", _where(body), transition.old.value, transition.new.value, transition.reason
-    )
-
-
-def ensure_rayjob(body: dict[str, Any], config: OperatorConfig, events: EventSink) -> None:
-    """Accept a SpeedrunJob and make sure its one RayJob exists — once. Never re-creates a deleted RayJob."""
-    meta = body["metadata"]
-    namespace, name = meta.get("namespace", "default"), meta["name"]
-    old = _status_of(body)
-    if old.phase in TERMINAL_PHASES:
-        return
-    if old.ray_job_name:
-        sync_from_rayjob(body, config, events)
-        return
-    now = now_rfc3339()
-    spec, status = accept(body.get("spec"), old, generation=meta.get("generation"), now=now)
-    if spec is None:
-        _write_status(body, status, old)
-        _announce(body, Transition(old.phase, Phase.FAILED, "InvalidSpec", status.message or ""), events)
-        return
-    job = SpeedrunJob(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec)
-    if output_prefix(job, config) is None:
-        _reject(
-            body,
-            old,
-            status,
-            "NoOutput",
-            "spec.output is not set and the operator has no default output "
-            "prefix; set spec.output to a gs:// or s3:// URL",
-            events,
-        )
-        return
-    desired = build_rayjob(job, meta["uid"], config)
-    try:
-        kube.create_rayjob(desired)
-        events(body, "Normal", "RayJobCreated", f"created RayJob {desired['metadata']['name']}")
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        existing = kube.get_rayjob(namespace, desired["metadata"]["name"])
-        if existing is None or not _owned_by(existing, meta["uid"]):
-            _reject(
-                body,
-                old,
-                status,
-                "NameConflict",
-                f"a RayJob named {desired['metadata']['name']} already "
-                "exists and does not belong to this SpeedrunJob; delete it or rename the SpeedrunJob",
-                events,
-            )
+def reconcile(ctx: Context, body: dict[str, Any], rayjob: dict[str, Any] | _Read | None = READ) -> None:
+    """Bring one SpeedrunJob forward: accept it and create its RayJob, or follow the RayJob (as given by
+    an event, None when it was deleted, else read), and publish the results once it succeeded."""
+    with ctx.memory.lock(body["metadata"].get("uid", "")):
+        body = ctx.memory.fresher(body)
+        old = stored_status(body)
+        _observe_gauges(body, old)
+        if old.settled:
             return
-    status.ray_job_name = desired["metadata"]["name"]
-    status.start_time = status.start_time or now
-    status.phase, status.reason, status.message = (
-        Phase.PROVISIONING,
-        "RayJobCreated",
-        "creating the Ray cluster",
-    )
-    status.conditions = set_condition(
-        status.conditions,
-        ConditionType.CLUSTER_READY,
-        "False",
-        "ClusterStarting",
-        "Ray head and workers are starting",
-        now=now,
-        generation=meta.get("generation"),
-    )
-    _write_status(body, status, old)
-    _announce(
-        body, Transition(old.phase, status.phase, "RayJobCreated", f"RayJob {status.ray_job_name}"), events
-    )
-    sync_from_rayjob({**body, "status": status.model_dump(mode="json", exclude_none=True)}, config, events)
+        _write(ctx, body, old, _decide(ctx, body, old, rayjob, now_rfc3339()))
 
 
-def _reject(
+def _decide(
+    ctx: Context,
     body: dict[str, Any],
     old: SpeedrunJobStatus,
-    status: SpeedrunJobStatus,
-    reason: str,
-    message: str,
-    events: EventSink,
-) -> None:
-    now = now_rfc3339()
-    generation = body["metadata"].get("generation")
-    status.phase, status.reason, status.message = Phase.FAILED, reason, message
-    status.completion_time = now
-    for type_, value in FAILED_ACCEPTANCE:
-        status.conditions = set_condition(
-            status.conditions,
-            type_,
-            value,
-            reason,
-            message,
-            now=now,
-            generation=generation,
-        )
-    _write_status(body, status, old)
-    _announce(body, Transition(old.phase, Phase.FAILED, reason, message), events)
-
-
-def _owned_by(obj: dict[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences", []))
-
-
-def sync_from_rayjob(
-    body: dict[str, Any], config: OperatorConfig, events: EventSink, rayjob: dict[str, Any] | None = None
-) -> None:
-    """Bring a SpeedrunJob's status in line with its RayJob (read unless given), and publish its results."""
-    namespace = body["metadata"].get("namespace", "default")
-    old = _status_of(body)
+    rayjob: dict[str, Any] | _Read | None,
+    now: str,
+) -> Decision:
     if not old.ray_job_name:
-        return
-    if old.phase in TERMINAL_PHASES:
-        if old.phase == Phase.SUCCEEDED and old.results is None:
-            _publish_results(body, old, old.model_copy(deep=True), config, events)
-        return
-    spec_data = body.get("spec") or {}
-    if rayjob is None or rayjob["metadata"]["name"] != old.ray_job_name:
-        rayjob = kube.get_rayjob(namespace, old.ray_job_name)
-    observation = observe_rayjob(
+        return _start(ctx, body, old, now)
+    if old.phase == Phase.SUCCEEDED:
+        return _publish(ctx, body, old, now)
+    if isinstance(rayjob, _Read) or (rayjob is not None and rayjob["metadata"]["name"] != old.ray_job_name):
+        rayjob = ctx.cluster.get_rayjob(_namespace(body), old.ray_job_name)
+    decision = _observe(body, rayjob, old, now)
+    if decision.rayjob_succeeded:
+        return _publish(ctx, body, decision.status, now)
+    return decision
+
+
+def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str) -> Decision:
+    """Accept the spec and create the RayJob; a RayJob of ours that exists already is adopted."""
+    meta = body["metadata"]
+    spec, accepted = accept(body.get("spec"), old, generation=meta.get("generation"), now=now)
+    if spec is None:
+        return accepted
+    job = SpeedrunJob(metadata=ObjectMeta(name=meta["name"], namespace=_namespace(body)), spec=spec)
+    if output_prefix(job, ctx.config) is None:
+        return reject(accepted.status, *NO_OUTPUT, now=now)
+    desired = build_rayjob(job, meta["uid"], ctx.config)
+    name = desired["metadata"]["name"]
+    try:
+        ctx.cluster.create_rayjob(desired)
+    except AlreadyExists:
+        existing = ctx.cluster.get_rayjob(job.namespace, name)
+        if existing is None or not _owned_by(existing, meta["uid"]):
+            return reject(accepted.status, *name_conflict(name), now=now)
+        # Created by an earlier pass (an operator killed before it wrote the status): catch up at once.
+        return _observe(body, existing, created(accepted.status, name, now=now).status, now)
+    return created(accepted.status, name, now=now)
+
+
+def _observe(
+    body: dict[str, Any], rayjob: dict[str, Any] | None, status: SpeedrunJobStatus, now: str
+) -> Decision:
+    spec = body.get("spec") or {}
+    return observed(
         rayjob,
-        old,
-        suspended_by_user=bool(spec_data.get("suspend")),
-        queued=bool(spec_data.get("queueName")),
-        generation=old.observed_generation,
-        now=now_rfc3339(),
+        status,
+        suspended_by_user=bool(spec.get("suspend")),
+        queued=bool(spec.get("queueName")),
+        now=now,
     )
-    status = observation.status
-    if observation.transition is not None:
-        _measure(body, old, status)
-    if observation.rayjob_succeeded:
-        _publish_results(body, old, status, config, events)
-    else:
-        _write_status(body, status, old)
-    _announce(body, observation.transition, events)
 
 
-def _measure(body: dict[str, Any], old: SpeedrunJobStatus, status: SpeedrunJobStatus) -> None:
-    if status.phase == Phase.RUNNING and old.phase != Phase.RUNNING:
-        created = body["metadata"].get("creationTimestamp")
-        if created:
-            started = datetime.fromisoformat(created.replace("Z", "+00:00"))
+def _publish(ctx: Context, body: dict[str, Any], status: SpeedrunJobStatus, now: str) -> Decision:
+    url = _layout(ctx, body).results
+    try:
+        found = results.results_from_json(ctx.cluster.read_text(url), url)
+    except (OSError, ValueError) as exc:
+        return results.unreadable(status, url, exc, now=now)
+    return results.published(status, found, now=now)
+
+
+def _layout(ctx: Context, body: dict[str, Any]) -> OutputLayout:
+    spec = SpeedrunJobSpec.model_validate(body.get("spec") or {}, by_alias=True, by_name=False)
+    job = SpeedrunJob(
+        metadata=ObjectMeta(name=body["metadata"]["name"], namespace=_namespace(body)), spec=spec
+    )
+    return OutputLayout(output=output_prefix(job, ctx.config) or "", job=job.name)
+
+
+def suspend_changed(ctx: Context, body: dict[str, Any], suspend: bool) -> None:
+    """Pass spec.suspend on to the RayJob; KubeRay tears the cluster down or brings it back."""
+    with ctx.memory.lock(body["metadata"].get("uid", "")):
+        body = ctx.memory.fresher(body)
+        old = stored_status(body)
+        if not old.ray_job_name or old.phase.terminal:
+            return
+        ctx.cluster.patch_rayjob(_namespace(body), old.ray_job_name, {"spec": {"suspend": suspend}})
+        _write(ctx, body, old, edits.suspend_passed_on(old, generation=body["metadata"].get("generation")))
+
+
+def spec_changed(ctx: Context, body: dict[str, Any], changed_fields: list[str]) -> None:
+    """A spec edit after the RayJob exists is not applied; it is reported on the object."""
+    with ctx.memory.lock(body["metadata"].get("uid", "")):
+        body = ctx.memory.fresher(body)
+        old = stored_status(body)
+        if not old.ray_job_name:
+            return
+        decision = edits.spec_drifted(
+            old, changed_fields, generation=body["metadata"].get("generation"), now=now_rfc3339()
+        )
+        _write(ctx, body, old, decision)
+
+
+def _write(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, decision: Decision) -> None:
+    """The one writer of the operator's status fields (never progress, which the trainer writes), then
+    what follows from the change: metrics, events, a log line."""
+    new = decision.status
+    namespace, name = _namespace(body), body["metadata"]["name"]
+    after = new.model_dump(mode="json", exclude_none=True, exclude={"progress"})
+    before = old.model_dump(mode="json", exclude_none=True, exclude={"progress"})
+    changed = {key: value for key, value in after.items() if before.get(key) != value}
+    if changed:
+        ctx.memory.remember(ctx.cluster.patch_status(namespace, name, changed))
+    _observe_gauges(body, new)
+    moved = transition(old, new)
+    if moved is not None:
+        metrics.TRANSITIONS.labels(from_phase=moved.old.value, to_phase=moved.new.value).inc()
+        _measure(body, old, new)
+        text = f"{moved.old.value} -> {moved.new.value}: {moved.message}"
+        ctx.cluster.post_event(
+            body, "Warning" if moved.warning else "Normal", moved.reason or moved.new.value, text
+        )
+        logger.info("[%s/%s] %s", namespace, name, text)
+    for note in decision.notes:
+        ctx.cluster.post_event(body, note.type, note.reason, note.message)
+    if new.results is not None and old.results is None:
+        spec = body.get("spec") or {}
+        author = (spec.get("author") or {}).get("name", "")
+        metrics.record_results(namespace, name, author, new.accelerator or "", new.results)
+
+
+def _observe_gauges(body: dict[str, Any], status: SpeedrunJobStatus) -> None:
+    metrics.observe_job(_namespace(body), body["metadata"]["name"], status.phase.value, status.progress)
+
+
+def _measure(body: dict[str, Any], old: SpeedrunJobStatus, new: SpeedrunJobStatus) -> None:
+    if new.phase == Phase.RUNNING and old.phase != Phase.RUNNING:
+        created_at = body["metadata"].get("creationTimestamp")
+        if created_at:
+            started = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
             metrics.TIME_TO_RUNNING.observe((datetime.now(UTC) - started).total_seconds())
     running = find(old.conditions, ConditionType.RUNNING)
-    if status.phase in TERMINAL_PHASES and running is not None and running.status == "True" and old.run_info:
+    if new.phase.terminal and running is not None and running.status == "True" and old.run_info:
         since = datetime.fromisoformat(running.last_transition_time.replace("Z", "+00:00"))
         hours = (datetime.now(UTC) - since).total_seconds() / 3600 * old.run_info.num_chips
         metrics.ACCELERATOR_HOURS.labels(accelerator=old.run_info.device_type).inc(hours)
 
 
-def _publish_results(
-    body: dict[str, Any],
-    old: SpeedrunJobStatus,
-    status: SpeedrunJobStatus,
-    config: OperatorConfig,
-    events: EventSink,
-) -> None:
-    meta = body["metadata"]
-    namespace, name = meta.get("namespace", "default"), meta["name"]
-    now = now_rfc3339()
-    spec = SpeedrunJobSpec.model_validate(body.get("spec") or {}, by_alias=True, by_name=False)
-    prefix = output_prefix(
-        SpeedrunJob(metadata=ObjectMeta(name=name, namespace=namespace), spec=spec), config
-    )
-    url = storage.results_url(prefix or "", name)
-    try:
-        results = results_from_json(storage.read_text(url), url)
-    except (OSError, ValueError) as exc:
-        status.conditions = set_condition(
-            status.conditions,
-            ConditionType.RESULTS_PUBLISHED,
-            "False",
-            "ResultsNotFound",
-            f"cannot read {url} yet ({type(exc).__name__}: {exc}); retrying",
-            now=now,
-            generation=status.observed_generation,
-        )
-        _write_status(body, status, old)
-        return
-    status.results = results
-    measured = (
-        f"eval bpb {results.eval_bpb_display} on {results.eval_set}"
-        if results.eval_bpb_display
-        else "no eval bpb recorded"
-    )
-    status.message = f"{measured}; results at {url}"
-    status.conditions = set_condition(
-        status.conditions,
-        ConditionType.RESULTS_PUBLISHED,
-        "True",
-        "ResultsPublished",
-        f"results at {url}",
-        now=now,
-        generation=status.observed_generation,
-    )
-    _write_status(body, status, old)
-    metrics.record_results(namespace, name, spec.author.name, spec.resources.describe(), results)
-    events(body, "Normal", "ResultsPublished", status.message)
+def _namespace(body: dict[str, Any]) -> str:
+    namespace: str = body["metadata"].get("namespace") or "default"
+    return namespace
 
 
-def apply_suspend(body: dict[str, Any], suspend: bool) -> None:
-    """Pass spec.suspend on to the RayJob; KubeRay tears the cluster down or brings it back."""
-    meta = body["metadata"]
-    old = _status_of(body)
-    if not old.ray_job_name or old.phase in TERMINAL_PHASES:
-        return
-    kube.patch_rayjob(meta.get("namespace", "default"), old.ray_job_name, {"spec": {"suspend": suspend}})
-    status = old.model_copy(deep=True)
-    status.observed_generation = meta.get("generation")
-    _write_status(body, status, old)
-
-
-def report_spec_drift(body: dict[str, Any], changed_fields: list[str], events: EventSink) -> None:
-    """A spec edit after the RayJob exists is not applied; say so on the object, where the user looks."""
-    meta = body["metadata"]
-    old = _status_of(body)
-    if not old.ray_job_name:
-        return
-    status = old.model_copy(deep=True)
-    message = (
-        f"spec changed ({', '.join(changed_fields)}) at generation {meta.get('generation')} after the run "
-        f"was created from generation {old.observed_generation}; the running job is unchanged. Delete and "
-        "re-apply the SpeedrunJob to run the new spec"
-    )
-    status.conditions = set_condition(
-        status.conditions,
-        ConditionType.SPEC_DRIFT,
-        "True",
-        "SpecChangedAfterStart",
-        message,
-        now=now_rfc3339(),
-        generation=meta.get("generation"),
-    )
-    _write_status(body, status, old)
-    events(body, "Warning", "SpecChangedAfterStart", message)
-
-
-def rayjob_name_for(body: dict[str, Any]) -> str:
-    return rayjob_name(body["metadata"]["name"])
+def _owned_by(obj: dict[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in obj.get("metadata", {}).get("ownerReferences", []))

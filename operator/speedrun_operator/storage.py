@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import os
-
-# gcsfs otherwise probes each new bucket's type over gRPC first; against anything but real GCS (an emulator, a
-# proxy) that probe waits 60 s before falling back. Set before gcsfs is first imported, in production too.
-os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
-
 import uuid
 
 import fsspec
 from fsspec.core import url_to_fs
 
-RESULTS_FILE = "speedrun_results.json"
-CONFIG_FILE = "speedrun_job.yaml"
-"""The SpeedrunJob YAML the trainer writes beside its results: together they make a leaderboard folder."""
 
+def configure_process() -> None:
+    """Settings of the storage libraries for this process; call at start-up, before the first gs:// access.
 
-def join(prefix: str, *parts: str) -> str:
-    """Join URL or path segments with '/', keeping the scheme of ``prefix`` intact."""
-    return "/".join([prefix.rstrip("/"), *(part.strip("/") for part in parts)])
+    gcsfs otherwise probes each new bucket's type over gRPC first; against anything but real GCS (an emulator,
+    a proxy) that probe waits 60 s before falling back. gcsfs reads the setting when it is first imported.
+    """
+    os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 
 def write_text_atomic(url: str, text: str) -> None:
@@ -68,7 +63,3 @@ def upload_dir(local_dir: str, url: str) -> None:
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, tuple | list) else (fs.protocol,)
     return "file" in protocol or "local" in protocol
-
-
-def results_url(output_prefix: str, job_name: str) -> str:
-    return join(output_prefix, job_name, RESULTS_FILE)

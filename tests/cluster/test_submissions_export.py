@@ -13,9 +13,8 @@ import pytest
 from fixtures.submissions import finished_run, speedrun_process
 from fixtures.trainer import JobFactory
 from harness.pytest_plugin import ClusterFixture
-from speedrun_operator.api import GROUP, PLURAL, VERSION
+from speedrun_operator.api import GROUP, PLURAL, VERSION, Results
 from speedrun_operator.manifests import load_job
-from speedrun_trainer.results import status_results
 
 pytestmark = pytest.mark.cluster
 
@@ -34,7 +33,9 @@ def test_export_follows_a_succeeded_jobs_results_url(
     job = tiny_job(name="finished")
     results = finished_run(tmp_path / "output", job) / "speedrun_results.json"
     info = json.loads(results.read_text())["runs"][0]["run_info"]
-    published = status_results(info, str(results)).model_dump(mode="json", by_alias=True, exclude_none=True)
+    published = Results.from_run_info(info, str(results)).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
     submit(speedrun_crd, cluster_namespace, job.manifest(), {"phase": "Succeeded", "results": published})
     destination = tmp_path / "submission" / "finished"
 

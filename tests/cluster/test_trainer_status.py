@@ -1,4 +1,5 @@
-"""The trainer reports onto its SpeedrunJob: status.progress while it trains, status.results at the end."""
+"""The trainer reports onto its SpeedrunJob: status.progress while it trains and once more at the end; the
+results are the operator's to publish (from the results file), never the trainer's."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def status_of(cluster: ClusterFixture, namespace: str, name: str) -> dict[str, A
     return status
 
 
-def test_speedrun_train_patches_progress_and_results_onto_its_job(
+def test_speedrun_train_patches_progress_onto_its_job_and_leaves_the_rest_to_the_operator(
     without_operator: None,
     speedrun_crd: ClusterFixture,
     cluster_namespace: str,
@@ -74,12 +75,8 @@ def test_speedrun_train_patches_progress_and_results_onto_its_job(
 
     status = status_of(cluster, cluster_namespace, job.name)
     assert status["progress"]["step"] == STEPS
-    results = status["results"]
     info = read_run_info(output / job.name / "speedrun_results.json")
-    assert results["resultsUrl"] == str(output / job.name / "speedrun_results.json")
-    assert results["trainingTime"] == pytest.approx(info["training_time"])
-    assert results["evalBpb"] == pytest.approx(info["eval_bpb"])
+    assert info["steps_completed"] == STEPS
+    assert "results" not in status
     assert "speedrun-trainer" in field_managers(cluster, "srj", cluster_namespace, job.name, "status")
-    assert results["evalSet"] == "bundled/kjv"
-    assert results["totalTokens"] == info["total_tokens"]
     assert {key: status[key] for key in operator_status} == operator_status

@@ -71,16 +71,34 @@ def test_humanized_counts(value: float, text: str) -> None:
 
 
 def test_results_carry_the_bpb_to_four_decimals_for_kubectl_get_and_keep_the_exact_value() -> None:
-    written = {
-        "evalBpb": 2.4647250175476074,
-        "trainingTime": 1.0,
-        "trainingHardwareFlops": 1.0,
-        "modelFlops": 1.0,
-        "totalTokens": 1,
-        "resultsUrl": "gs://b/r.json",
-        "runCompletionTimestamp": "2026-11-26 00:00:00 UTC",
+    info = {
+        "eval/paloma/c4_en/bpb": 2.4647250175476074,
+        "training_time": 1.0,
+        "training_hardware_flops": 1.0,
+        "model_flops": 1.0,
+        "total_tokens": 1,
+        "run_completion_timestamp": "2026-11-26 00:00:00 UTC",
     }
-    results = Results.model_validate(written)
+    results = Results.from_run_info(info, "gs://b/r.json")
     assert (results.eval_bpb, results.eval_bpb_display) == (2.4647250175476074, "2.4647")
+    assert results.eval_set == "paloma/c4_en"
     assert Results.model_validate(results.model_dump(mode="json")) == results
-    assert Results.model_validate({**written, "evalBpb": None}).eval_bpb_display is None
+    assert (
+        Results.from_run_info({**info, "eval/paloma/c4_en/bpb": None}, "gs://b/r.json").eval_bpb_display
+        is None
+    )
+
+
+def test_results_of_a_run_without_paloma_name_the_set_it_evaluated() -> None:
+    info = {
+        "eval/paloma/c4_en/bpb": None,
+        "eval_dataset": "bundled/kjv",
+        "eval_bpb": 1.5,
+        "training_time": 1.0,
+        "training_hardware_flops": 4.0,
+        "model_flops": 1.0,
+        "total_tokens": 1,
+        "run_completion_timestamp": "2026-11-26 00:00:00 UTC",
+    }
+    results = Results.from_run_info(info, "gs://b/r.json")
+    assert (results.eval_bpb, results.eval_set, results.mfu) == (1.5, "bundled/kjv", 25.0)

@@ -10,7 +10,8 @@ from speedrun_operator.api import Condition, ConditionType, Phase, SpeedrunJobSt
 from speedrun_operator.status.accept import accept
 from speedrun_operator.status.conditions import find as find_condition
 from speedrun_operator.status.conditions import set_condition
-from speedrun_operator.status.observe import needs_resync, observe_rayjob
+from speedrun_operator.status.decision import Transition, transition
+from speedrun_operator.status.observe import observed
 
 pytestmark = pytest.mark.unit
 
@@ -47,14 +48,18 @@ def rayjob(deployment: str, job: str = "", **extra: Any) -> dict[str, Any]:
 
 
 def observe(ray: dict[str, Any] | None, current: SpeedrunJobStatus | None = None, **flags: bool) -> Any:
-    return observe_rayjob(
+    return observed(
         ray,
         current or provisioning(),
         suspended_by_user=flags.get("suspended", False),
         queued=flags.get("queued", False),
-        generation=1,
         now=NOW,
     )
+
+
+def transition_of(ray: dict[str, Any] | None, current: SpeedrunJobStatus | None = None) -> Transition | None:
+    before = current or provisioning()
+    return transition(before, observe(ray, before).status)
 
 
 @pytest.mark.parametrize(
@@ -82,8 +87,8 @@ def test_running_sets_cluster_ready_and_running_conditions_and_the_cluster_name(
 
 
 def test_a_failed_rayjob_carries_kuberays_reason_and_message() -> None:
-    observation = observe(rayjob("Failed", "FAILED", reason="DeadlineExceeded", message="ran past 3600 s"))
-    status = observation.status
+    failed = rayjob("Failed", "FAILED", reason="DeadlineExceeded", message="ran past 3600 s")
+    status = observe(failed).status
     assert (status.phase, status.reason, status.message) == (
         Phase.FAILED,
         "DeadlineExceeded",
@@ -91,7 +96,8 @@ def test_a_failed_rayjob_carries_kuberays_reason_and_message() -> None:
     )
     assert find(status.conditions, ConditionType.FAILED).reason == "DeadlineExceeded"
     assert status.completion_time is not None
-    assert observation.transition is not None and observation.transition.warning
+    moved = transition_of(failed)
+    assert moved is not None and moved.warning
 
 
 def test_success_asks_for_results_to_be_published() -> None:
@@ -110,7 +116,7 @@ def test_an_externally_deleted_rayjob_is_reported_not_recreated() -> None:
 def test_terminal_phases_are_final() -> None:
     done = SpeedrunJobStatus(phase=Phase.SUCCEEDED, ray_job_name="srj-x")
     assert observe(rayjob("Running", "RUNNING"), done).status.phase == Phase.SUCCEEDED
-    assert observe(None, done).transition is None
+    assert transition_of(None, done) is None
 
 
 def test_a_queued_run_waits_for_admission_and_a_user_suspended_one_says_so() -> None:
@@ -120,8 +126,8 @@ def test_a_queued_run_waits_for_admission_and_a_user_suspended_one_says_so() -> 
 
 def test_repeating_an_observation_changes_nothing() -> None:
     first = observe(rayjob("Running", "RUNNING")).status
-    again = observe(rayjob("Running", "RUNNING"), first)
-    assert again.transition is None and again.status == first
+    assert transition_of(rayjob("Running", "RUNNING"), first) is None
+    assert observe(rayjob("Running", "RUNNING"), first).status == first
 
 
 def test_condition_transition_time_moves_only_when_status_does() -> None:
@@ -133,7 +139,8 @@ def test_condition_transition_time_moves_only_when_status_does() -> None:
 
 def test_an_invalid_spec_fails_for_good_naming_the_field() -> None:
     spec = {**SPEC, "train": {"batchSize": 30, "steps": 1, "learningRate": 0.1}}
-    accepted, status = accept(spec, SpeedrunJobStatus(), generation=3, now=NOW)
+    accepted, decision = accept(spec, SpeedrunJobStatus(), generation=3, now=NOW)
+    status = decision.status
     assert accepted is None
     assert (status.phase, status.reason) == (Phase.FAILED, "InvalidSpec")
     assert "spec.train.batchSize" in (status.message or "")
@@ -142,11 +149,23 @@ def test_an_invalid_spec_fails_for_good_naming_the_field() -> None:
 
 def test_acceptance_records_run_info_and_the_accelerator() -> None:
     spec = {**SPEC, "train": {"batchSize": 32, "steps": 100, "learningRate": 0.1}}
-    accepted, status = accept(spec, SpeedrunJobStatus(), generation=1, now=NOW)
+    accepted, decision = accept(spec, SpeedrunJobStatus(), generation=1, now=NOW)
+    status = decision.status
     assert accepted is not None and status.run_info is not None
     assert status.accelerator == "v4-8" and status.run_info.num_chips == 4
     assert status.run_info.total_tokens == 32 * 512 * 100
     assert find(status.conditions, ConditionType.ACCEPTED).status == "True"
+
+
+RESULTS = {
+    "evalBpb": 1.2,
+    "trainingTime": 1.0,
+    "trainingHardwareFlops": 1.0,
+    "modelFlops": 1.0,
+    "totalTokens": 1,
+    "resultsUrl": "gs://b/r/speedrun_results.json",
+    "runCompletionTimestamp": "2026-11-26 00:00:00 UTC",
+}
 
 
 @pytest.mark.parametrize(
@@ -157,11 +176,11 @@ def test_acceptance_records_run_info_and_the_accelerator() -> None:
         ({"phase": "Running"}, True),
         ({"phase": "Suspended"}, True),
         ({"phase": "Succeeded"}, True),  # its results are still to be published
-        ({"phase": "Succeeded", "results": {"evalBpb": 1.2}}, False),
+        ({"phase": "Succeeded", "results": RESULTS}, False),
         ({"phase": "Failed"}, False),
     ],
 )
-def test_the_resync_timer_runs_until_a_job_is_failed_or_succeeded_with_its_results(
+def test_a_job_is_settled_once_failed_or_succeeded_with_its_results(
     status: dict[str, Any], expected: bool
 ) -> None:
-    assert needs_resync(status) is expected
+    assert SpeedrunJobStatus.model_validate(status).settled is not expected

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.trainer import JobFactory
+from speedrun_operator.api import Results
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info
 from speedrun_operator.runinfo.keys import RUN_INFO_KEYS
@@ -16,7 +17,6 @@ from speedrun_trainer.paths import RunPaths
 from speedrun_trainer.results import (
     RunOutcome,
     results_document,
-    status_results,
     write_submission,
 )
 from speedrun_trainer.step_log import EvalRecord, RunHistory, StepRecord
@@ -143,7 +143,7 @@ def test_a_rewrite_leaves_no_temporary_files_behind(tiny_job: JobFactory, tmp_pa
 
 def test_status_results_summarise_run_info(tiny_job: JobFactory) -> None:
     info = run_info(results_document(tiny_job(), outcome("bundled/kjv")))
-    results = status_results(info, "gs://bucket/runs/tiny/speedrun_results.json")
+    results = Results.from_run_info(info, "gs://bucket/runs/tiny/speedrun_results.json")
     assert (results.eval_bpb, results.eval_set, results.total_tokens) == (1.5, "bundled/kjv", 20 * 4 * 64)
     assert results.mfu == pytest.approx(100 * results.model_flops / results.training_hardware_flops)
     assert results.results_url == "gs://bucket/runs/tiny/speedrun_results.json"

@@ -8,7 +8,7 @@ import socket
 import pytest
 from kubernetes import client
 
-from speedrun_operator.api import Progress, Results
+from speedrun_operator.api import Progress
 from speedrun_trainer.status_reporter import JobRef, StatusReporter
 
 pytestmark = pytest.mark.unit
@@ -25,21 +25,13 @@ def unreachable_api() -> client.CustomObjectsApi:
 
 
 PROGRESS = Progress(step=1, total_steps=2, display="1/2 (50%)", updated_at="2026-11-25T21:00:00Z")
-RESULTS = Results(
-    training_time=1.0,
-    training_hardware_flops=1e11,
-    model_flops=1e9,
-    total_tokens=100,
-    results_url="/tmp/x/speedrun_results.json",
-    run_completion_timestamp="2026-11-25 21:00:00 UTC",
-)
 
 
 def test_failed_patches_are_logged_naming_the_job_and_never_raised(caplog: pytest.LogCaptureFixture) -> None:
     reporter = StatusReporter(JobRef("team-a", "run-1"), unreachable_api(), min_interval=0.01)
     with caplog.at_level(logging.WARNING):
         reporter.report_progress(PROGRESS)
-        assert reporter.report_results(RESULTS, PROGRESS) is False
+        assert reporter.finish(PROGRESS) is False
     assert "[team-a/run-1] could not patch status" in caplog.text
 
 

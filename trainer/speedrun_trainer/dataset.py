@@ -16,7 +16,7 @@ from levanter.data.text import LMMixtureDatasetConfig, TextLmDatasetFormat, UrlD
 
 from speedrun_operator.api import DatasetSpec
 from speedrun_operator.api.dataset import BUNDLED, PALOMA_C4_EN
-from speedrun_operator.storage import join
+from speedrun_operator.contract import join
 
 TRAIN_COMPONENT = "speedrun_train"
 BUNDLED_VALIDATION = "bundled/kjv"

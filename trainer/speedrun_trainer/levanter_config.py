@@ -17,7 +17,7 @@ from levanter.tracker import TrackerConfig
 from levanter.trainer import TrainerConfig
 from levanter.utils.activation import ActivationFunctionEnum
 
-from speedrun_operator import accelerators
+from speedrun_operator import contract
 from speedrun_operator.api import SpeedrunJobSpec, TrainSpec
 from speedrun_operator.runinfo import seq_len_of
 from speedrun_trainer.checkpointing import RecordingCheckpointerConfig
@@ -74,7 +74,9 @@ def build_train_config(
             tracker=tuple(trackers),
             log_dir=paths.log_dir,
             checkpointer=checkpointer_config(train, paths, step_sink),
-            distributed=DistributedConfig(initialize_jax_distributed=is_multihost(spec)),
+            distributed=DistributedConfig(
+                initialize_jax_distributed=contract.placement(spec.resources).multihost
+            ),
             ray=RayConfig(auto_start_cluster=start_ray),
             require_accelerator=spec.resources.cpu is None,
         ),
@@ -130,9 +132,3 @@ def checkpointer_config(train: TrainSpec, paths: RunPaths, step_sink: str) -> Re
         keep=keep,
     )
 
-
-def is_multihost(spec: SpeedrunJobSpec) -> bool:
-    """Multi-host TPU slices (or several slices) need JAX's distributed init; single hosts must skip it,
-    since JAX would otherwise take any pod with KUBERNETES_SERVICE_HOST for a cluster member."""
-    tpu = spec.resources.tpu
-    return tpu is not None and (accelerators.tpu_slice(tpu.type).hosts > 1 or tpu.slices > 1)

@@ -11,31 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from speedrun_operator import accelerators
+from speedrun_operator import contract, storage
 from speedrun_operator.api import SpeedrunJob, parse_job
-from speedrun_operator.builders.pods import WORKER_RESOURCE
 from speedrun_trainer.status_reporter import JobRef
 
 logger = logging.getLogger(__name__)
-
-
-def hosts_for(job: SpeedrunJob) -> int:
-    """Worker hosts of the run: every host of every TPU slice, else one."""
-    tpu = job.spec.resources.tpu
-    return accelerators.tpu_slice(tpu.type).hosts * tpu.slices if tpu is not None else 1
-
-
-def host_bundle(job: SpeedrunJob) -> dict[str, float]:
-    """Ray resources one host's training task holds: the host itself and its GPUs.
-
-    No CPU: Levanter's cache writers and tokenizers are Ray tasks that need the host's CPUs while the
-    training task waits for them; holding one would starve a one-core worker.
-    """
-    gpu = job.spec.resources.gpu
-    bundle = {WORKER_RESOURCE: 1.0}
-    if gpu is not None:
-        bundle["GPU"] = float(gpu.count)
-    return bundle
 
 
 def train_on_workers(job: SpeedrunJob, output: str | None, report_to: JobRef | None) -> str:
@@ -46,14 +26,15 @@ def train_on_workers(job: SpeedrunJob, output: str | None, report_to: JobRef | N
 
     if not ray.is_initialized():
         ray.init(address="auto", log_to_driver=True)
-    hosts = hosts_for(job)
-    bundle = host_bundle(job)
+    where = contract.placement(job.spec.resources)
+    hosts = where.hosts
+    bundle = where.ray_resources_per_host
     group = placement_group([bundle] * hosts, strategy="STRICT_SPREAD")
     ray.get(group.ready())
     remote = ray.remote(
         num_cpus=0,
         num_gpus=bundle.get("GPU", 0.0),
-        resources={WORKER_RESOURCE: bundle[WORKER_RESOURCE]},
+        resources={contract.WORKER_RESOURCE: bundle[contract.WORKER_RESOURCE]},
         max_retries=0,
     )(_train_on_this_host)
     manifest = {**job.manifest(), "metadata": {**job.manifest()["metadata"], "namespace": job.namespace}}
@@ -74,6 +55,7 @@ def _train_on_this_host(manifest: dict[str, Any], output: str | None, report_to:
     from speedrun_trainer.status_reporter import StatusReporter, custom_objects_api
 
     configure_logging()
+    storage.configure_process()
     job = parse_job(manifest)
     ref = report_to or JobRef.from_env()
     status = StatusReporter(ref, custom_objects_api()) if ref is not None else None

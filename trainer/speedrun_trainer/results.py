@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from speedrun_operator import storage
-from speedrun_operator.api import Results, SpeedrunJob, TrainSpec
+from speedrun_operator.api import SpeedrunJob, TrainSpec
 from speedrun_operator.api.dataset import PALOMA_C4_EN
 from speedrun_operator.runinfo import compute_run_info, seq_len_of
 from speedrun_operator.runinfo.keys import C4_EN_BPB
@@ -126,23 +126,6 @@ def train_config(train: TrainSpec, seq_len: int) -> dict[str, Any]:
 
 def results_document(job: SpeedrunJob, outcome: RunOutcome) -> str:
     return json.dumps({"runs": [{"run_info": run_info(job, outcome)}]}, indent=2, sort_keys=True) + "\n"
-
-
-def status_results(info: dict[str, Any], results_url: str) -> Results:
-    """The ``status.results`` summary of a run_info."""
-    hardware = info["training_hardware_flops"]
-    return Results(
-        eval_bpb=info["eval_bpb"],
-        eval_set=info["eval_dataset"],
-        training_time=info["training_time"],
-        training_hardware_flops=hardware,
-        model_flops=info["model_flops"],
-        total_tokens=info["total_tokens"],
-        mfu=100.0 * info["model_flops"] / hardware if hardware > 0 else None,
-        results_url=results_url,
-        wandb_run_link=info["wandb_run_link"],
-        run_completion_timestamp=info["run_completion_timestamp"],
-    )
 
 
 def write_submission(job: SpeedrunJob, outcome: RunOutcome, paths: RunPaths) -> dict[str, Any]:

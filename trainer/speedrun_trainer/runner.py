@@ -15,19 +15,15 @@ from typing import Any, Protocol
 
 from speedrun_operator.api import Progress, SpeedrunJob
 from speedrun_operator.api.dataset import BUNDLED
+from speedrun_operator.contract import IMAGE_ENV, OUTPUT_ENV
 from speedrun_operator.runinfo import compute_run_info
 from speedrun_trainer.paths import DEFAULT_LOCAL_OUTPUT, RunPaths
 from speedrun_trainer.progress import ProgressEstimator
-from speedrun_trainer.results import RunOutcome, config_digest, status_results, write_config, write_submission
+from speedrun_trainer.results import RunOutcome, config_digest, write_config, write_submission
 from speedrun_trainer.status_reporter import StatusReporter
 from speedrun_trainer.step_log import EvalRecord, StepRecord, StepRecorder, new_attempt_id, read_history
 
 logger = logging.getLogger(__name__)
-
-OUTPUT_ENV = "SPEEDRUN_OUTPUT"
-"""The output prefix when the job names none (the operator sets its configured prefix here)."""
-IMAGE_ENV = "SPEEDRUN_IMAGE"
-"""The image this trainer runs in, recorded in the results (the operator sets it)."""
 
 
 class ProgressReporter(Protocol):
@@ -204,7 +200,7 @@ def train_job(
     if mode == "offline":
         keep_offline_runs(paths.wandb_local_dir, paths.wandb, where)
     if status is not None:
-        status.report_results(status_results(run_info, paths.results), monitor.estimator.progress())
+        status.finish(monitor.estimator.progress())
     if console:
         from speedrun_trainer.console import print_results
 

@@ -1,8 +1,9 @@
-"""Progress and results onto the SpeedrunJob's status subresource, from inside the run's pod.
+"""Progress onto the SpeedrunJob's status subresource, from inside the run's pod.
 
-Only ``status.progress`` and ``status.results`` are written (merge patches): the operator owns every other
-status field. Patches go out from a background thread at most every ``MIN_INTERVAL`` seconds; a failed patch
-is logged and dropped, never raised into training.
+Only ``status.progress`` is written (merge patches): the operator owns every other status field, results
+included (it reads them from the results file once KubeRay reports the run succeeded). Patches go out from a
+background thread at most every ``MIN_INTERVAL`` seconds; a failed patch is logged and dropped, never raised
+into training.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from speedrun_operator.api import GROUP, PLURAL, VERSION, Progress, Results
+from speedrun_operator.api import GROUP, PLURAL, VERSION, Progress
+from speedrun_operator.contract import JOB_NAME_ENV, JOB_NAMESPACE_ENV
 
 logger = logging.getLogger(__name__)
 
 MIN_INTERVAL = 5.0
-NAMESPACE_ENV = "SPEEDRUN_JOB_NAMESPACE"
-NAME_ENV = "SPEEDRUN_JOB_NAME"
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class JobRef:
 
     @staticmethod
     def from_env() -> JobRef | None:
-        namespace, name = os.environ.get(NAMESPACE_ENV), os.environ.get(NAME_ENV)
+        namespace, name = os.environ.get(JOB_NAMESPACE_ENV), os.environ.get(JOB_NAME_ENV)
         return JobRef(namespace, name) if namespace and name else None
 
 
@@ -65,13 +65,12 @@ class StatusReporter:
             self._latest = progress
         self._wake.set()
 
-    def report_results(self, results: Results, progress: Progress | None) -> bool:
-        """Send the final progress and the results in one patch now; True when the API server took it."""
+    def finish(self, progress: Progress | None) -> bool:
+        """Send the final progress now and stop; True when the API server took it (or there was none)."""
         self.close()
-        status: dict[str, Any] = {"results": results.model_dump(mode="json", exclude_none=True)}
-        if progress is not None:
-            status["progress"] = progress.model_dump(mode="json", exclude_none=True)
-        return self._patch(status)
+        if progress is None:
+            return True
+        return self._patch({"progress": progress.model_dump(mode="json", exclude_none=True)})
 
     def close(self) -> None:
         self._stop.set()

@@ -14,7 +14,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from speedrun_operator import storage
+from speedrun_operator import contract, storage
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class StepRecorder:
                 lines, self._pending = self._pending, []
             name = f"{self._attempt}-{self._sequence:06d}.jsonl"
             try:
-                storage.write_text_atomic(storage.join(self._steps_url, name), "\n".join(lines) + "\n")
+                storage.write_text_atomic(contract.join(self._steps_url, name), "\n".join(lines) + "\n")
             except Exception:
                 with self._lock:
                     self._pending[:0] = lines
@@ -128,7 +128,7 @@ def read_history(steps_url: str) -> RunHistory:
         if attempt not in history.attempts:
             history.attempts.append(attempt)
         # Names sort by attempt, then chunk: later records of a step replace earlier ones.
-        for line in storage.read_text(storage.join(steps_url, name)).splitlines():
+        for line in storage.read_text(contract.join(steps_url, name)).splitlines():
             entry = json.loads(line)
             kind = entry.pop("kind")
             if kind == "step":

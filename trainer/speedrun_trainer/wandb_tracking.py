@@ -10,7 +10,7 @@ from pathlib import Path
 from levanter.tracker import NoopConfig, TrackerConfig
 from levanter.tracker.wandb import WandbConfig
 
-from speedrun_operator import storage
+from speedrun_operator import contract, storage
 from speedrun_operator.api import SpeedrunJob
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def keep_offline_runs(local_wandb_dir: Path, destination: str, job: str) -> str 
     """Copy the offline run folders W&B wrote under ``local_wandb_dir`` into the output; return where."""
     runs = sorted(local_wandb_dir.glob("wandb/offline-run-*"))
     for run in runs:
-        storage.upload_dir(str(run), storage.join(destination, run.name))
+        storage.upload_dir(str(run), contract.join(destination, run.name))
     if runs:
         logger.info(
             "[%s] kept %d offline W&B run folder(s) in %s (`wandb sync` uploads them)",

@@ -12,6 +12,8 @@ MARIN_FINEWEB_EDU_10B = "hf://datasets/marin-community/fineweb-edu-pretokenized-
 MARIN_TOKENIZER = "marin-community/marin-tokenizer"
 BUNDLED = "bundled"
 PALOMA_C4_EN = "paloma/c4_en"
+C4_EN_BPB = f"eval/{PALOMA_C4_EN}/bpb"
+"""Marin's headline metric in run_info: bits per byte on Paloma's C4 (en) split."""
 
 
 class DatasetSpec(ApiModel):

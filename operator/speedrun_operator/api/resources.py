@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, JsonValue, StringConstraints, field_validator, model_validator
 
-from speedrun_operator import accelerators
+from speedrun_operator import accelerators, contract
 from speedrun_operator.api.base import ApiModel
 
 _GPU_TYPES = sorted(accelerators.tables().gpus)
@@ -100,11 +100,7 @@ class ResourcesSpec(ApiModel):
     @property
     def num_chips(self) -> int:
         """Accelerator chips in the run: GPUs, TPU chips over all slices, or 1 for the CPU."""
-        if self.gpu is not None:
-            return self.gpu.count
-        if self.tpu is not None:
-            return accelerators.tpu_slice(self.tpu.type).chips * self.tpu.slices
-        return 1
+        return contract.placement(self).chips
 
     @property
     def device_type(self) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from speedrun_operator.api.base import ApiModel, MutableApiModel, ShortText, Text, Url
+from speedrun_operator.api.dataset import C4_EN_BPB, PALOMA_C4_EN
 
 
 class Phase(StrEnum):
@@ -18,6 +20,11 @@ class Phase(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+
+    @property
+    def terminal(self) -> bool:
+        """The run is over: no phase follows Succeeded or Failed."""
+        return self in (Phase.SUCCEEDED, Phase.FAILED)
 
 
 class ConditionType(StrEnum):
@@ -77,7 +84,7 @@ class Results(ApiModel):
         default=None, description="Eval bits per byte on evalSet (the leaderboard metric)."
     )
     eval_bpb_display: ShortText | None = Field(
-        default=None, description="evalBpb to 4 decimals, for kubectl get (filled in from evalBpb)."
+        default=None, description="evalBpb to 4 decimals, for kubectl get."
     )
     eval_set: ShortText | None = Field(default=None, description="Which validation set evalBpb comes from.")
     training_time: float = Field(description="Seconds of training steps (sum of per-step durations).")
@@ -89,15 +96,30 @@ class Results(ApiModel):
     wandb_run_link: Url | None = Field(default=None, description="The W&B run, if logged online.")
     run_completion_timestamp: ShortText = Field(description="When training finished (UTC).")
 
-    @model_validator(mode="before")
     @classmethod
-    def _display_bpb(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "evalBpbDisplay" in data or "eval_bpb_display" in data:
-            return data
-        bpb = data.get("evalBpb", data.get("eval_bpb"))
-        if isinstance(bpb, int | float) and not isinstance(bpb, bool):
-            return {**data, "evalBpbDisplay": f"{bpb:.4f}"}
-        return data
+    def from_run_info(cls, info: Mapping[str, Any], results_url: str) -> Results:
+        """The summary of a results file's run_info: Marin's C4 (en) bpb where it was evaluated, else the
+        set the run evaluated (our trainer records it as eval_dataset/eval_bpb). Raises KeyError or
+        ValueError when a required key is missing or not a number."""
+        bpb = info.get(C4_EN_BPB)
+        eval_set_seen: str | None = PALOMA_C4_EN
+        if bpb is None:
+            bpb, eval_set_seen = info.get("eval_bpb"), info.get("eval_dataset")
+        hardware = float(info["training_hardware_flops"])
+        model_flops = float(info["model_flops"])
+        return cls(
+            eval_bpb=None if bpb is None else float(bpb),
+            eval_bpb_display=None if bpb is None else f"{float(bpb):.4f}",
+            eval_set=eval_set_seen,
+            training_time=float(info["training_time"]),
+            training_hardware_flops=hardware,
+            model_flops=model_flops,
+            total_tokens=int(info["total_tokens"]),
+            mfu=100.0 * model_flops / hardware if hardware > 0 else None,
+            results_url=results_url,
+            wandb_run_link=info.get("wandb_run_link") or None,
+            run_completion_timestamp=str(info["run_completion_timestamp"]),
+        )
 
 
 class SpeedrunJobStatus(MutableApiModel):
@@ -121,3 +143,8 @@ class SpeedrunJobStatus(MutableApiModel):
     completion_time: ShortText | None = Field(default=None, description="When it succeeded or failed.")
     progress: Progress | None = Field(default=None, description="Training progress from the trainer.")
     results: Results | None = Field(default=None, description="Results, once published.")
+
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to do for the job: it failed, or it succeeded and its results are published."""
+        return self.phase == Phase.FAILED or (self.phase == Phase.SUCCEEDED and self.results is not None)

@@ -4,39 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
+from speedrun_operator import contract
 from speedrun_operator.api import SpeedrunJob
 from speedrun_operator.config import OperatorConfig
 
-WORKER_RESOURCE = "speedrun-worker"
-"""A custom Ray resource each worker host advertises once, so the trainer can place one task per host."""
-
 
 def output_prefix(job: SpeedrunJob, config: OperatorConfig) -> str | None:
-    return job.spec.output or config.default_output
+    return contract.output_prefix(job.spec.output, config.default_output)
 
 
 def container_env(job: SpeedrunJob, config: OperatorConfig) -> list[dict[str, Any]]:
     """What the trainer needs to find its job and its data; secrets only as secretKeyRef."""
     spec = job.spec
     env: list[dict[str, Any]] = [
-        {"name": "SPEEDRUN_JOB_NAMESPACE", "value": job.namespace},
-        {"name": "SPEEDRUN_JOB_NAME", "value": job.name},
-        {"name": "SPEEDRUN_IMAGE", "value": image_of(job, config)},
+        {"name": contract.JOB_NAMESPACE_ENV, "value": job.namespace},
+        {"name": contract.JOB_NAME_ENV, "value": job.name},
+        {"name": contract.IMAGE_ENV, "value": image_of(job, config)},
         {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
     ]
     prefix = output_prefix(job, config)
     if prefix:
-        env.append({"name": "SPEEDRUN_OUTPUT", "value": prefix})
+        env.append({"name": contract.OUTPUT_ENV, "value": prefix})
     if spec.tracking.api_key_secret is not None:
         ref = spec.tracking.api_key_secret
-        env.append(
-            {"name": "WANDB_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
-        )
+        env.append(_secret_env(contract.WANDB_API_KEY_ENV, ref.name, ref.key))
     if spec.hf_token_secret is not None:
         ref = spec.hf_token_secret
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+        env.append(_secret_env(contract.HF_TOKEN_ENV, ref.name, ref.key))
     env.extend(var.model_dump(mode="json", exclude_none=True) for var in spec.env)
     return env
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
 def image_of(job: SpeedrunJob, config: OperatorConfig) -> str:

@@ -6,6 +6,7 @@ from importlib.metadata import version
 
 import click
 
+from speedrun_operator import storage
 from speedrun_operator.cli import crd, export, info, leaderboard, operator_cmd, run, train, validate
 
 
@@ -13,6 +14,7 @@ from speedrun_operator.cli import crd, export, info, leaderboard, operator_cmd, 
 @click.version_option(version("speedrun-operator"), prog_name="speedrun")
 def main() -> None:
     """Run Marin speedruns: on this machine (speedrun run) or as Kubernetes SpeedrunJobs."""
+    storage.configure_process()
 
 
 main.add_command(info.info)

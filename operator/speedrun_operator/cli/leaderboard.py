@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from speedrun_operator.cli.errors import EXIT_INVALID
+from speedrun_operator.contract import RESULTS_FILE
 from speedrun_operator.runinfo import humanize
-from speedrun_operator.storage import RESULTS_FILE
 from speedrun_operator.submissions import leaderboard, page
 from speedrun_operator.submissions.leaderboard import RunsJsonEntry
 from speedrun_operator.submissions.ranking import (

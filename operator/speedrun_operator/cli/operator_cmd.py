@@ -30,15 +30,18 @@ def operator(
     verbose: bool,
 ) -> None:
     """Reconcile SpeedrunJobs into KubeRay RayJobs (needs KubeRay's CRDs in the cluster)."""
-    import os
+    import dataclasses
     import random
 
     import kopf
 
     import speedrun_operator.handlers  # registers the handlers
+    from speedrun_operator.config import OperatorConfig
 
+    config = OperatorConfig.from_env()
     if webhook_port is not None:
-        os.environ["SPEEDRUN_WEBHOOK_PORT"] = str(webhook_port)
+        config = dataclasses.replace(config, webhook_port=webhook_port)
+    if config.webhook_port is not None:
         import speedrun_operator.handlers.webhook  # noqa: F401  (kopf refuses admission handlers without a server)
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.PLAIN)
@@ -50,4 +53,5 @@ def operator(
         namespaces=list(namespaces),
         clusterwide=not namespaces,
         liveness_endpoint=liveness,
+        memo=kopf.Memo(config=config),
     )

@@ -12,8 +12,8 @@ import click
 
 from speedrun_operator.api import InvalidSpeedrunJob, parse_job
 from speedrun_operator.cli.errors import EXIT_INVALID
+from speedrun_operator.contract import RESULTS_FILE
 from speedrun_operator.manifests import ManifestError, iter_documents, looks_like_speedrun_job
-from speedrun_operator.storage import RESULTS_FILE
 from speedrun_operator.submissions import results_problems
 
 _SUFFIXES = (".yaml", ".yml")

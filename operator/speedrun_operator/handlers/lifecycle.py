@@ -8,19 +8,18 @@ import kopf
 
 from speedrun_operator import metrics, reconcile
 from speedrun_operator.api import GROUP, PLURAL, VERSION
-from speedrun_operator.handlers.events import post
 
 
 @kopf.on.field(GROUP, VERSION, PLURAL, field="spec.suspend")
-def suspend_changed(body: kopf.Body, new: Any, old: Any, **_: Any) -> None:
+def suspend_changed(body: kopf.Body, new: Any, old: Any, memo: kopf.Memo, **_: Any) -> None:
     if old is None and new is None:
         return
     with metrics.RECONCILE_SECONDS.labels(handler="suspend_changed").time():
-        reconcile.apply_suspend(dict(body), bool(new))
+        reconcile.suspend_changed(memo.context, dict(body), bool(new))
 
 
 @kopf.on.update(GROUP, VERSION, PLURAL, field="spec")
-def spec_changed(body: kopf.Body, diff: kopf.Diff, **_: Any) -> None:
+def spec_changed(body: kopf.Body, diff: kopf.Diff, memo: kopf.Memo, **_: Any) -> None:
     changed = sorted({".".join(str(p) for p in ("spec", *item[1])) for item in diff} - {"spec.suspend"})
     if changed:
-        reconcile.report_spec_drift(dict(body), changed, post)
+        reconcile.spec_changed(memo.context, dict(body), changed)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from speedrun_operator.api.dataset import PALOMA_C4_EN
+from speedrun_operator.api.dataset import C4_EN_BPB
 
-C4_EN_BPB = f"eval/{PALOMA_C4_EN}/bpb"
-"""Marin's headline metric: bits per byte on Paloma's C4 (en) split."""
+__all__ = ["C4_EN_BPB", "REQUIRED_RUN_INFO_KEYS", "RUN_INFO_KEYS"]
 
 REQUIRED_RUN_INFO_KEYS = (
     "author",

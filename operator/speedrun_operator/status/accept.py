@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from speedrun_operator.api import ConditionType, InvalidSpeedrunJob, Phase, SpeedrunJobSpec, SpeedrunJobStatus
+from speedrun_operator.api import ConditionType, InvalidSpeedrunJob, SpeedrunJobSpec, SpeedrunJobStatus
 from speedrun_operator.api.validation import parse_spec
 from speedrun_operator.runinfo import compute_run_info
-from speedrun_operator.status.conditions import FAILED_ACCEPTANCE, set_condition
+from speedrun_operator.status.conditions import set_condition
+from speedrun_operator.status.decision import NEVER_STARTED, Decision, Failure, fail
 
 
 def accept(
     spec_data: Any, current: SpeedrunJobStatus, *, generation: int | None, now: str
-) -> tuple[SpeedrunJobSpec | None, SpeedrunJobStatus]:
+) -> tuple[SpeedrunJobSpec | None, Decision]:
     """Validate the spec. Invalid: Failed with reason InvalidSpec naming each field (no retries, ever)."""
     status = current.model_copy(deep=True)
     status.observed_generation = generation
@@ -20,19 +21,8 @@ def accept(
         spec = parse_spec(spec_data)
     except InvalidSpeedrunJob as exc:
         message = "; ".join(str(error) for error in exc.errors)
-        status.phase, status.reason, status.message = Phase.FAILED, "InvalidSpec", message
-        status.completion_time = status.completion_time or now
-        for type_, value in FAILED_ACCEPTANCE:
-            status.conditions = set_condition(
-                status.conditions,
-                type_,
-                value,
-                "InvalidSpec",
-                message,
-                now=now,
-                generation=generation,
-            )
-        return None, status
+        fail(status, Failure("InvalidSpec", message, NEVER_STARTED), generation=generation, now=now)
+        return None, Decision(status)
     status.run_info = compute_run_info(spec)
     status.accelerator = spec.resources.describe()
     status.conditions = set_condition(
@@ -45,4 +35,27 @@ def accept(
         now=now,
         generation=generation,
     )
-    return spec, status
+    return spec, Decision(status)
+
+
+def reject(accepted: SpeedrunJobStatus, reason: str, message: str, *, now: str) -> Decision:
+    """A valid spec that cannot run here (no output prefix, a name taken by another RayJob): Failed for
+    good, with the run info acceptance computed kept for the user to read."""
+    status = accepted.model_copy(deep=True)
+    fail(status, Failure(reason, message, NEVER_STARTED), generation=status.observed_generation, now=now)
+    return Decision(status)
+
+
+NO_OUTPUT = (
+    "NoOutput",
+    "spec.output is not set and the operator has no default output prefix; set spec.output to a gs:// or "
+    "s3:// URL",
+)
+
+
+def name_conflict(rayjob_name: str) -> tuple[str, str]:
+    return (
+        "NameConflict",
+        f"a RayJob named {rayjob_name} already exists and does not belong to this SpeedrunJob; delete it or "
+        "rename the SpeedrunJob",
+    )

@@ -35,20 +35,8 @@ def set_condition(
     return sorted([*others, updated], key=lambda c: _ORDER.get(c.type, len(_ORDER)))
 
 
-FAILED_ACCEPTANCE: tuple[tuple[ConditionType, ConditionStatus], ...] = (
-    (ConditionType.ACCEPTED, "False"),
-    (ConditionType.FAILED, "True"),
-)
-"""The conditions a run that never starts carries."""
-
-
 def find(conditions: Sequence[Condition], type_: ConditionType) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
-
-
-def is_true(conditions: Sequence[Condition], type_: ConditionType) -> bool:
-    condition = find(conditions, type_)
-    return condition is not None and condition.status == "True"
 
 
 _ORDER = {t.value: index for index, t in enumerate(ConditionType)}

@@ -1,7 +1,8 @@
 """From what KubeRay reports on a RayJob to the SpeedrunJob's phase and conditions. Pure functions.
 
 KubeRay's RayJob has no conditions, only ``jobDeploymentStatus`` (how the cluster and submission are doing)
-and ``jobStatus`` (what the Ray job itself is doing); this module reads both and tells the story once.
+and ``jobStatus`` (what the Ray job itself is doing). ``ray_state`` reads both into one state, as KubeRay's
+controller switches on its deployment status; ``RULES`` says what each state means for the SpeedrunJob.
 """
 
 from __future__ import annotations
@@ -10,240 +11,162 @@ from dataclasses import dataclass
 from typing import Any
 
 from speedrun_operator.api import ConditionType, Phase, SpeedrunJobStatus
-from speedrun_operator.status.conditions import ConditionStatus, set_condition
-
-TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED})
+from speedrun_operator.status.decision import ConditionChange, Decision, Failure, fail, set_phase
 
 
 @dataclass(frozen=True)
-class Transition:
-    """A phase change worth a Kubernetes Event."""
+class Rule:
+    """What one RayJob state means. Messages may name ``{cluster}``, ``{attempts}``, ``{ray_reason}`` and
+    ``{ray_message}`` (KubeRay's reason and message)."""
 
-    old: Phase
-    new: Phase
+    phase: Phase
     reason: str
     message: str
-
-    @property
-    def warning(self) -> bool:
-        return self.new == Phase.FAILED
+    conditions: tuple[ConditionChange, ...] = ()
 
 
-@dataclass
-class Observation:
-    status: SpeedrunJobStatus
-    transition: Transition | None = None
-    rayjob_succeeded: bool = False
+_CLUSTER_UP: ConditionChange = (
+    ConditionType.CLUSTER_READY,
+    "True",
+    "ClusterReady",
+    "Ray cluster {cluster} is up",
+)
+
+RULES: dict[str, Rule] = {
+    "Succeeded": Rule(
+        Phase.SUCCEEDED,
+        "Succeeded",
+        "training finished; results are being published",
+        (
+            (ConditionType.RUNNING, "False", "Finished", "training finished"),
+            (ConditionType.COMPLETE, "True", "Succeeded", "the Ray job succeeded"),
+            (ConditionType.FAILED, "False", "Succeeded", ""),
+        ),
+    ),
+    "Queued": Rule(Phase.QUEUED, "WaitingForAdmission", "waiting for Kueue to admit the run"),
+    "Suspended": Rule(
+        Phase.SUSPENDED,
+        "Suspended",
+        "suspended: set spec.suspend to false to resume",
+        ((ConditionType.RUNNING, "False", "Suspended", "the run is suspended"),),
+    ),
+    "Training": Rule(
+        Phase.RUNNING,
+        "Training",
+        "the trainer is running on the Ray cluster",
+        (_CLUSTER_UP, (ConditionType.RUNNING, "True", "Training", "the trainer is running")),
+    ),
+    "Submitting": Rule(
+        Phase.PROVISIONING, "Submitting", "the Ray cluster is up; submitting the trainer", (_CLUSTER_UP,)
+    ),
+    "Retrying": Rule(
+        Phase.PROVISIONING,
+        "Retrying",
+        "attempt {attempts} failed ({ray_reason}); retrying on a new Ray cluster, resuming from the latest "
+        "checkpoint",
+        (
+            (ConditionType.CLUSTER_READY, "False", "Retrying", "{ray_message}"),
+            (ConditionType.RUNNING, "False", "Retrying", "waiting for the new cluster"),
+        ),
+    ),
+    "ClusterStarting": Rule(
+        Phase.PROVISIONING,
+        "ClusterStarting",
+        "waiting for the Ray cluster's pods to be scheduled and ready",
+        ((ConditionType.CLUSTER_READY, "False", "ClusterStarting", "Ray head and workers are starting"),),
+    ),
+}
 
 
-def needs_resync(status: dict[str, Any]) -> bool:
-    """Whether a SpeedrunJob (its status as stored) may still change: a Failed one, or a Succeeded one whose
-    results are published, has nothing left to catch up on, so its resync timer can stop."""
-    phase = status.get("phase")
-    if phase == Phase.FAILED:
-        return False
-    if phase == Phase.SUCCEEDED:
-        return not status.get("results")
-    return True
+def ray_state(deployment: str, job_status: str, *, suspended_by_user: bool, queued: bool) -> str:
+    """One of ``RULES``' keys, or ``Failed``."""
+    if deployment == "Complete" and job_status == "SUCCEEDED":
+        return "Succeeded"
+    if deployment in {"Failed", "ValidationFailed"} or (
+        deployment == "Complete" and job_status in {"FAILED", "STOPPED"}
+    ):
+        return "Failed"
+    if suspended_by_user or deployment in {"Suspending", "Suspended"}:
+        return "Queued" if queued and not suspended_by_user else "Suspended"
+    if queued and deployment in {"", "New"}:
+        return "Queued"
+    if deployment == "Running":
+        return "Training" if job_status == "RUNNING" else "Submitting"
+    if deployment == "Retrying":
+        return "Retrying"
+    return "ClusterStarting"
 
 
-def observe_rayjob(
+def created(current: SpeedrunJobStatus, rayjob_name: str, *, now: str) -> Decision:
+    """The RayJob was just created (or an existing one of ours adopted)."""
+    status = current.model_copy(deep=True)
+    status.ray_job_name = rayjob_name
+    status.start_time = status.start_time or now
+    set_phase(
+        status,
+        Phase.PROVISIONING,
+        "RayJobCreated",
+        f"created RayJob {rayjob_name}; creating the Ray cluster",
+        [(ConditionType.CLUSTER_READY, "False", "ClusterStarting", "Ray head and workers are starting")],
+        generation=status.observed_generation,
+        now=now,
+    )
+    return Decision(status)
+
+
+def observed(
     rayjob: dict[str, Any] | None,
     current: SpeedrunJobStatus,
     *,
     suspended_by_user: bool,
     queued: bool,
-    generation: int | None,
     now: str,
-) -> Observation:
+) -> Decision:
     """The status a SpeedrunJob should have given its RayJob (None when it no longer exists)."""
     status = current.model_copy(deep=True)
-    if current.phase in TERMINAL_PHASES:
-        return Observation(status)
+    generation = current.observed_generation
+    if current.phase.terminal:
+        return Decision(status)
     if rayjob is None:
-        _fail(
-            status,
-            "RayJobDeleted",
+        message = (
             f"RayJob {current.ray_job_name} was deleted outside the operator; it is not re-created behind "
-            "your back. Delete and re-apply the SpeedrunJob to run again.",
-            generation,
-            now,
+            "your back. Delete and re-apply the SpeedrunJob to run again."
         )
-        return _with_transition(current, status)
+        fail(status, Failure("RayJobDeleted", message), generation=generation, now=now)
+        return Decision(status)
 
-    ray_status: dict[str, Any] = rayjob.get("status") or {}
-    deployment = ray_status.get("jobDeploymentStatus") or ""
-    job_status = ray_status.get("jobStatus") or ""
-    status.ray_cluster_name = ray_status.get("rayClusterName") or status.ray_cluster_name
-    status.dashboard_url = ray_status.get("dashboardURL") or status.dashboard_url
-    status.attempts = 1 + int(ray_status.get("failed") or 0) if ray_status else status.attempts
-    reason, message = ray_status.get("reason") or "", ray_status.get("message") or ""
+    ray: dict[str, Any] = rayjob.get("status") or {}
+    deployment, job_status = ray.get("jobDeploymentStatus") or "", ray.get("jobStatus") or ""
+    status.ray_cluster_name = ray.get("rayClusterName") or status.ray_cluster_name
+    status.dashboard_url = ray.get("dashboardURL") or status.dashboard_url
+    status.attempts = 1 + int(ray.get("failed") or 0) if ray else status.attempts
+    ray_reason, ray_message = ray.get("reason") or "", ray.get("message") or ""
 
-    if deployment == "Complete" and job_status == "SUCCEEDED":
-        _set(
-            status,
-            Phase.SUCCEEDED,
-            "Succeeded",
-            "training finished; results are being published",
-            [
-                (ConditionType.RUNNING, "False", "Finished", "training finished"),
-                (ConditionType.COMPLETE, "True", "Succeeded", "the Ray job succeeded"),
-                (ConditionType.FAILED, "False", "Succeeded", ""),
-            ],
-            generation,
-            now,
-        )
-        status.completion_time = status.completion_time or ray_status.get("endTime") or now
-        return _with_transition(current, status, rayjob_succeeded=True)
-    if deployment in {"Failed", "ValidationFailed"} or (
-        deployment == "Complete" and job_status in {"FAILED", "STOPPED"}
-    ):
-        why = reason or (
+    state = ray_state(deployment, job_status, suspended_by_user=suspended_by_user, queued=queued)
+    if state == "Failed":
+        why = ray_reason or (
             "ValidationFailed" if deployment == "ValidationFailed" else f"Job{job_status.title()}"
         )
-        _fail(
-            status,
-            why,
-            message or f"KubeRay reports the Ray job {job_status or deployment}",
-            generation,
-            now,
-            completion=ray_status.get("endTime"),
-        )
-        return _with_transition(current, status)
-    if (
-        deployment in {"Suspending", "Suspended"}
-        or suspended_by_user
-        or (queued and deployment in {"", "New"})
-    ):
-        if queued and not suspended_by_user:
-            _set(
-                status,
-                Phase.QUEUED,
-                "WaitingForAdmission",
-                "waiting for Kueue to admit the run",
-                [],
-                generation,
-                now,
-            )
-        else:
-            _set(
-                status,
-                Phase.SUSPENDED,
-                "Suspended",
-                "suspended: set spec.suspend to false to resume",
-                [(ConditionType.RUNNING, "False", "Suspended", "the run is suspended")],
-                generation,
-                now,
-            )
-        return _with_transition(current, status)
-    if deployment == "Running" and job_status == "RUNNING":
-        _set(
-            status,
-            Phase.RUNNING,
-            "Training",
-            "the trainer is running on the Ray cluster",
-            [
-                (
-                    ConditionType.CLUSTER_READY,
-                    "True",
-                    "ClusterReady",
-                    f"Ray cluster {status.ray_cluster_name} is up",
-                ),
-                (ConditionType.RUNNING, "True", "Training", "the trainer is running"),
-            ],
-            generation,
-            now,
-        )
-        return _with_transition(current, status)
-    if deployment == "Running":
-        _set(
-            status,
-            Phase.PROVISIONING,
-            "Submitting",
-            "the Ray cluster is up; submitting the trainer",
-            [
-                (
-                    ConditionType.CLUSTER_READY,
-                    "True",
-                    "ClusterReady",
-                    f"Ray cluster {status.ray_cluster_name} is up",
-                )
-            ],
-            generation,
-            now,
-        )
-        return _with_transition(current, status)
-    if deployment == "Retrying":
-        _set(
-            status,
-            Phase.PROVISIONING,
-            "Retrying",
-            f"attempt {status.attempts} failed ({reason or 'no reason given'}); retrying on a new Ray "
-            "cluster, resuming from the latest checkpoint",
-            [
-                (ConditionType.CLUSTER_READY, "False", "Retrying", message or "starting a new Ray cluster"),
-                (ConditionType.RUNNING, "False", "Retrying", "waiting for the new cluster"),
-            ],
-            generation,
-            now,
-        )
-        return _with_transition(current, status)
-    _set(
+        message = ray_message or f"KubeRay reports the Ray job {job_status or deployment}"
+        fail(status, Failure(why, message), generation=generation, now=now, completion=ray.get("endTime"))
+        return Decision(status)
+
+    rule = RULES[state]
+    context = {
+        "cluster": status.ray_cluster_name,
+        "attempts": status.attempts,
+        "ray_reason": ray_reason or "no reason given",
+        "ray_message": ray_message or "starting a new Ray cluster",
+    }
+    set_phase(
         status,
-        Phase.PROVISIONING,
-        "ClusterStarting",
-        "waiting for the Ray cluster's pods to be scheduled and ready",
-        [(ConditionType.CLUSTER_READY, "False", "ClusterStarting", "Ray head and workers are starting")],
-        generation,
-        now,
+        rule.phase,
+        rule.reason,
+        rule.message.format(**context),
+        [(type_, value, why, text.format(**context)) for type_, value, why, text in rule.conditions],
+        generation=generation,
+        now=now,
     )
-    return _with_transition(current, status)
-
-
-def _set(
-    status: SpeedrunJobStatus,
-    phase: Phase,
-    reason: str,
-    message: str,
-    conditions: list[tuple[ConditionType, ConditionStatus, str, str]],
-    generation: int | None,
-    now: str,
-) -> None:
-    status.phase, status.reason, status.message = phase, reason, message
-    for type_, value, why, text in conditions:
-        status.conditions = set_condition(
-            status.conditions, type_, value, why, text, now=now, generation=generation
-        )
-
-
-def _fail(
-    status: SpeedrunJobStatus,
-    reason: str,
-    message: str,
-    generation: int | None,
-    now: str,
-    completion: str | None = None,
-) -> None:
-    _set(
-        status,
-        Phase.FAILED,
-        reason,
-        message,
-        [
-            (ConditionType.RUNNING, "False", reason, message),
-            (ConditionType.COMPLETE, "False", reason, message),
-            (ConditionType.FAILED, "True", reason, message),
-        ],
-        generation,
-        now,
-    )
-    status.completion_time = status.completion_time or completion or now
-
-
-def _with_transition(
-    current: SpeedrunJobStatus, status: SpeedrunJobStatus, *, rayjob_succeeded: bool = False
-) -> Observation:
-    transition = None
-    if status.phase != current.phase or status.reason != current.reason:
-        transition = Transition(current.phase, status.phase, status.reason or "", status.message or "")
-    return Observation(status, transition, rayjob_succeeded)
+    if state == "Succeeded":
+        status.completion_time = status.completion_time or ray.get("endTime") or now
+    return Decision(status, rayjob_succeeded=state == "Succeeded")

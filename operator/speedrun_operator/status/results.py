@@ -1,35 +1,56 @@
-"""Results as the trainer wrote them (Marin's speedrun_results.json) -> status.results."""
+"""Results as the trainer wrote them (Marin's speedrun_results.json) -> status.results. Pure functions."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from speedrun_operator.api import Results
-from speedrun_operator.runinfo.keys import C4_EN_BPB
+from speedrun_operator.api import ConditionType, Results, SpeedrunJobStatus
+from speedrun_operator.status.conditions import set_condition
+from speedrun_operator.status.decision import Decision, Note
 
 
 def results_from_json(text: str, url: str) -> Results:
     """Read the last run of a results file; raises ValueError when it is not Marin's format."""
     try:
         run_info: dict[str, Any] = json.loads(text)["runs"][-1]["run_info"]
+        return Results.from_run_info(run_info, url)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
         raise ValueError(f"{url} is not a speedrun_results.json ({exc!r})") from None
-    bpb = run_info.get(C4_EN_BPB)
-    eval_set = "paloma/c4_en" if bpb is not None else run_info.get("eval_dataset")
-    if bpb is None:
-        bpb = run_info.get("eval_bpb")
-    hardware = float(run_info["training_hardware_flops"])
-    model_flops = float(run_info["model_flops"])
-    return Results(
-        eval_bpb=None if bpb is None else float(bpb),
-        eval_set=eval_set,
-        training_time=float(run_info["training_time"]),
-        training_hardware_flops=hardware,
-        model_flops=model_flops,
-        total_tokens=int(run_info["total_tokens"]),
-        mfu=100.0 * model_flops / hardware if hardware > 0 else None,
-        results_url=url,
-        wandb_run_link=run_info.get("wandb_run_link") or None,
-        run_completion_timestamp=str(run_info["run_completion_timestamp"]),
+
+
+def published(current: SpeedrunJobStatus, results: Results, *, now: str) -> Decision:
+    """A succeeded run's results were read back: they go onto the status, and the message says the bpb."""
+    status = current.model_copy(deep=True)
+    status.results = results
+    measured = (
+        f"eval bpb {results.eval_bpb_display} on {results.eval_set}"
+        if results.eval_bpb_display
+        else "no eval bpb recorded"
     )
+    status.message = f"{measured}; results at {results.results_url}"
+    status.conditions = set_condition(
+        status.conditions,
+        ConditionType.RESULTS_PUBLISHED,
+        "True",
+        "ResultsPublished",
+        f"results at {results.results_url}",
+        now=now,
+        generation=status.observed_generation,
+    )
+    return Decision(status, notes=(Note("Normal", "ResultsPublished", status.message),))
+
+
+def unreadable(current: SpeedrunJobStatus, url: str, error: Exception, *, now: str) -> Decision:
+    """The results are not there (yet): say so, and let the next pass try again."""
+    status = current.model_copy(deep=True)
+    status.conditions = set_condition(
+        status.conditions,
+        ConditionType.RESULTS_PUBLISHED,
+        "False",
+        "ResultsNotFound",
+        f"cannot read {url} yet ({type(error).__name__}: {error}); retrying",
+        now=now,
+        generation=status.observed_generation,
+    )
+    return Decision(status)

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from speedrun_operator.api import InvalidSpeedrunJob, SpeedrunJob, parse_job
-from speedrun_operator.storage import CONFIG_FILE, RESULTS_FILE, join, read_text, write_text_atomic
+from speedrun_operator.contract import CONFIG_FILE, RESULTS_FILE, join
+from speedrun_operator.storage import read_text, write_text_atomic
 from speedrun_operator.submissions.consistency import check_results
 
 
@@ -59,7 +60,7 @@ def from_cluster(namespace: str, name: str) -> Submission:
     where = f"{namespace}/{name}"
     try:
         kube_client.load_config()
-        found = kube.get_speedrunjob(namespace, name)
+        found = kube.get_speedrunjob(kube_client.custom_objects_api(kube.FIELD_MANAGER), namespace, name)
     except ConfigException as exc:
         raise ExportError([f"{where}: no Kubernetes configuration ({exc})"]) from None
     except ApiException as exc:

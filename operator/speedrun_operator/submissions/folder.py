@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from speedrun_operator.contract import CONFIG_FILE
 from speedrun_operator.manifests import ManifestError, load_job
-from speedrun_operator.storage import CONFIG_FILE
 from speedrun_operator.submissions.consistency import check_results
 
 _CONFIG_SUFFIXES = (".yaml", ".yml")

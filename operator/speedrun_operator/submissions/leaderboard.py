@@ -17,8 +17,8 @@ from typing import Any, TypedDict
 
 import fsspec
 
+from speedrun_operator.contract import RESULTS_FILE
 from speedrun_operator.runinfo.keys import C4_EN_BPB
-from speedrun_operator.storage import RESULTS_FILE
 from speedrun_operator.submissions.consistency import Problem, run_infos
 
 
