@@ -1,0 +1,290 @@
+"""One reconcile pass of one SpeedrunJob: read what it needs, decide, write the status at most once, announce.
+
+Runs against a fake of the operator's API calls (``reconcile.Cluster``), in memory: every path a real
+cluster takes (create, adopt, conflict, deletion, success and its results) without one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from speedrun_operator.api import Phase
+from speedrun_operator.config import OperatorConfig
+from speedrun_operator.reconcile import AlreadyExists, Context, reconcile, spec_changed, suspend_changed
+
+pytestmark = pytest.mark.unit
+
+UID = "0f3c9d6e-1111-2222-3333-444455556666"
+OUTPUT = "gs://speedruns/runs"
+RESULTS_URL = f"{OUTPUT}/tiny/speedrun_results.json"
+SPEC = {
+    "author": {"name": "Ada"},
+    "description": "a tiny run",
+    "model": {"preset": "llama_nano"},
+    "train": {"batchSize": 8, "steps": 10, "learningRate": 0.01},
+    "resources": {"gpu": {"type": "A100", "count": 1}},
+}
+
+
+@dataclass
+class FakeCluster:
+    """The API server as far as the operator reaches it; records every call it takes."""
+
+    rayjobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    version: int = 100
+    calls: list[str] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.calls.append(f"get rayjob {name}")
+        return self.rayjobs.get(name)
+
+    def create_rayjob(self, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        self.calls.append(f"create rayjob {name}")
+        if name in self.rayjobs:
+            raise AlreadyExists(name)
+        self.rayjobs[name] = body
+
+    def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.calls.append(f"patch rayjob {name}")
+        self.rayjobs[name]["spec"].update(patch["spec"])
+
+    def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        raise AssertionError("reconcile reads the SpeedrunJob from the body it is given")
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(f"patch status {sorted(status)}")
+        self.status = {**self.status, **status}
+        self.version += 1
+        return stored(self.status, self.version)
+
+    def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+    def read_text(self, url: str) -> str:
+        if url not in self.files:
+            raise FileNotFoundError(url)
+        return self.files[url]
+
+    @property
+    def writes(self) -> list[str]:
+        return [call for call in self.calls if call.startswith("patch status")]
+
+
+def stored(status: dict[str, Any] | None = None, version: int = 100, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "tiny",
+            "namespace": "team-a",
+            "uid": UID,
+            "generation": 1,
+            "resourceVersion": str(version),
+            "creationTimestamp": "2026-12-01T00:00:00Z",
+        },
+        "spec": {**SPEC, **spec},
+        "status": status or {},
+    }
+
+
+def context(cluster: FakeCluster, **config: Any) -> Context:
+    return Context(cluster=cluster, config=OperatorConfig(default_output=OUTPUT, **config))
+
+
+def rayjob_with(deployment: str, job: str = "", *, owner: str = UID, **extra: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "srj-tiny", "ownerReferences": [{"kind": "SpeedrunJob", "uid": owner}]},
+        "spec": {"suspend": False},
+        "status": {
+            "jobDeploymentStatus": deployment,
+            "jobStatus": job,
+            "rayClusterName": "srj-tiny-x",
+            **extra,
+        },
+    }
+
+
+def results_document(bpb: float = 1.2345678) -> str:
+    info = {
+        "eval/paloma/c4_en/bpb": bpb,
+        "training_time": 12.0,
+        "training_hardware_flops": 12.0 * 312e12,
+        "model_flops": 1e15,
+        "total_tokens": 40960,
+        "run_completion_timestamp": "2026-12-01 00:10:00 UTC",
+    }
+    return json.dumps({"runs": [{"run_info": info}]})
+
+
+def created_job(cluster: FakeCluster) -> dict[str, Any]:
+    """The SpeedrunJob as stored after its first pass (RayJob created)."""
+    reconcile(context(cluster), stored())
+    return stored(cluster.status, cluster.version)
+
+
+def test_a_new_job_is_accepted_and_its_rayjob_created_with_one_status_write_and_one_event() -> None:
+    cluster = FakeCluster()
+    reconcile(context(cluster), stored())
+    assert [c for c in cluster.calls if not c.startswith("patch status")] == ["create rayjob srj-tiny"]
+    assert len(cluster.writes) == 1
+    assert cluster.status["phase"] == Phase.PROVISIONING
+    assert cluster.status["reason"] == "RayJobCreated"
+    assert cluster.status["rayJobName"] == "srj-tiny"
+    assert cluster.status["runInfo"]["numChips"] == 1
+    owner = cluster.rayjobs["srj-tiny"]["metadata"]["ownerReferences"][0]
+    assert owner["uid"] == UID
+    assert [(t, r) for t, r, _ in cluster.events] == [("Normal", "RayJobCreated")]
+
+
+def test_an_invalid_spec_fails_for_good_without_creating_anything() -> None:
+    cluster = FakeCluster()
+    bad = stored()
+    bad["spec"]["train"] = {"batchSize": 0, "steps": 10, "learningRate": 0.01}
+    reconcile(context(cluster), bad)
+    assert cluster.rayjobs == {}
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.FAILED, "InvalidSpec")
+    assert "spec.train.batchSize" in cluster.status["message"]
+    assert cluster.events[0][:2] == ("Warning", "InvalidSpec")
+    reconcile(context(cluster), stored(cluster.status, cluster.version))
+    assert len(cluster.writes) == 1, "a failed job is settled: nothing more is written"
+
+
+def test_a_job_with_no_output_anywhere_fails_with_the_fix() -> None:
+    cluster = FakeCluster()
+    reconcile(Context(cluster=cluster, config=OperatorConfig(default_output=None)), stored())
+    assert cluster.rayjobs == {}
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.FAILED, "NoOutput")
+    assert "set spec.output" in cluster.status["message"]
+    assert cluster.status["runInfo"]["parameters"] > 0, "the accepted run info stays for the user to read"
+
+
+def test_a_rayjob_of_ours_that_exists_already_is_adopted_and_caught_up_in_the_same_pass() -> None:
+    cluster = FakeCluster(rayjobs={"srj-tiny": rayjob_with("Running", "RUNNING")})
+    reconcile(context(cluster), stored())
+    assert cluster.calls[:2] == ["create rayjob srj-tiny", "get rayjob srj-tiny"]
+    assert len(cluster.writes) == 1
+    assert (cluster.status["phase"], cluster.status["rayJobName"]) == (Phase.RUNNING, "srj-tiny")
+    assert cluster.status["rayClusterName"] == "srj-tiny-x"
+
+
+def test_a_rayjob_of_that_name_owned_by_something_else_is_a_name_conflict() -> None:
+    cluster = FakeCluster(rayjobs={"srj-tiny": rayjob_with("Running", "RUNNING", owner="someone-else")})
+    reconcile(context(cluster), stored())
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.FAILED, "NameConflict")
+    assert "srj-tiny" in cluster.status["message"]
+    assert cluster.rayjobs["srj-tiny"]["metadata"]["ownerReferences"][0]["uid"] == "someone-else"
+
+
+def test_a_rayjob_event_moves_the_phase_without_reading_anything() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    cluster.calls.clear()
+    reconcile(context(cluster), job, rayjob=rayjob_with("Running", "RUNNING"))
+    changed = ["attempts", "conditions", "message", "phase", "rayClusterName", "reason"]
+    assert cluster.calls == [f"patch status {changed}"]
+    assert cluster.status["phase"] == Phase.RUNNING
+    assert cluster.events[-1][1] == "Training"
+
+
+def test_the_same_observation_twice_writes_nothing_the_second_time() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    reconcile(context(cluster), job, rayjob=rayjob_with("Running", "RUNNING"))
+    writes, events = len(cluster.writes), len(cluster.events)
+    reconcile(
+        context(cluster), stored(cluster.status, cluster.version), rayjob=rayjob_with("Running", "RUNNING")
+    )
+    assert (len(cluster.writes), len(cluster.events)) == (writes, events)
+
+
+def test_a_body_older_than_our_own_last_write_is_not_decided_on_again() -> None:
+    """kopf's index can lag the operator's own status patch: the next RayJob event must not re-create,
+    re-adopt or re-announce what the last pass did."""
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    stale = stored()
+    reconcile(ctx, stale)
+    reconcile(ctx, stale, rayjob=rayjob_with("Initializing"))
+    assert cluster.calls.count("create rayjob srj-tiny") == 1
+    assert [reason for _, reason, _ in cluster.events] == ["RayJobCreated", "ClusterStarting"]
+
+
+def test_the_timer_reads_the_rayjob_and_reports_one_deleted_behind_our_back() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    del cluster.rayjobs["srj-tiny"]
+    reconcile(context(cluster), job)
+    assert "get rayjob srj-tiny" in cluster.calls
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.FAILED, "RayJobDeleted")
+    assert cluster.calls.count("create rayjob srj-tiny") == 1, "never re-created behind the user's back"
+
+
+def test_success_publishes_the_results_in_the_same_write() -> None:
+    cluster = FakeCluster(files={RESULTS_URL: results_document()})
+    job = created_job(cluster)
+    reconcile(
+        context(cluster), job, rayjob=rayjob_with("Complete", "SUCCEEDED", endTime="2026-12-01T00:10:00Z")
+    )
+    assert len(cluster.writes) == 2
+    assert cluster.status["phase"] == Phase.SUCCEEDED
+    results = cluster.status["results"]
+    assert (results["evalBpb"], results["evalBpbDisplay"], results["resultsUrl"]) == (
+        1.2345678,
+        "1.2346",
+        RESULTS_URL,
+    )
+    assert cluster.status["message"] == f"eval bpb 1.2346 on paloma/c4_en; results at {RESULTS_URL}"
+    assert [reason for _, reason, _ in cluster.events][-2:] == ["Succeeded", "ResultsPublished"]
+    reconcile(context(cluster), stored(cluster.status, cluster.version))
+    assert len(cluster.writes) == 2, "a succeeded job with its results is settled"
+
+
+def test_results_not_there_yet_are_retried_by_the_next_pass() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    reconcile(context(cluster), job, rayjob=rayjob_with("Complete", "SUCCEEDED"))
+    assert cluster.status["phase"] == Phase.SUCCEEDED and "results" not in cluster.status
+    published = next(c for c in cluster.status["conditions"] if c["type"] == "ResultsPublished")
+    assert (published["status"], published["reason"]) == ("False", "ResultsNotFound")
+    assert RESULTS_URL in published["message"]
+
+    cluster.files[RESULTS_URL] = results_document(bpb=0.9)
+    cluster.calls.clear()
+    reconcile(context(cluster), stored(cluster.status, cluster.version))
+    assert not any(call.startswith("get rayjob") for call in cluster.calls), "a succeeded run needs no RayJob"
+    assert cluster.status["results"]["evalBpb"] == 0.9
+
+
+def test_a_failed_rayjob_fails_the_job_with_kuberays_reason() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    failed = rayjob_with("Failed", "FAILED", reason="DeadlineExceeded", message="ran past 3600 s")
+    reconcile(context(cluster), job, rayjob=failed)
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.FAILED, "DeadlineExceeded")
+    assert cluster.events[-1][:2] == ("Warning", "DeadlineExceeded")
+
+
+def test_suspend_is_passed_on_to_the_rayjob() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    job["metadata"]["generation"] = 2
+    suspend_changed(context(cluster), job, True)
+    assert cluster.rayjobs["srj-tiny"]["spec"]["suspend"] is True
+    assert cluster.status["observedGeneration"] == 2
+
+
+def test_a_spec_edit_after_the_start_is_reported_and_not_applied() -> None:
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    job["metadata"]["generation"] = 2
+    spec_changed(context(cluster), job, ["spec.train.steps"])
+    drift = next(c for c in cluster.status["conditions"] if c["type"] == "SpecDrift")
+    assert drift["status"] == "True" and "spec.train.steps" in drift["message"]
+    assert cluster.events[-1][:2] == ("Warning", "SpecChangedAfterStart")
+    assert cluster.calls.count("create rayjob srj-tiny") == 1
