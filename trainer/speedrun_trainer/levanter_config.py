@@ -7,21 +7,20 @@ from datetime import timedelta
 
 import jmp
 from levanter.distributed import DistributedConfig, RayConfig
-from levanter.layers.rotary import DefaultRotaryEmbeddingsConfig
 from levanter.main.train_lm import TrainLmConfig
-from levanter.models.llama import LlamaConfig
+from levanter.models.lm_model import LmConfig
 from levanter.optim import AdamConfig
 from levanter.optim.model_averaging import EmaModelAveragingConfig
 from levanter.schedule import ScheduleStep
 from levanter.tracker import TrackerConfig
 from levanter.trainer import TrainerConfig
-from levanter.utils.activation import ActivationFunctionEnum
 
 from speedrun_operator import contract
 from speedrun_operator.api import SpeedrunJobSpec, TrainSpec
 from speedrun_operator.runinfo import seq_len_of
 from speedrun_trainer.checkpointing import RecordingCheckpointerConfig
 from speedrun_trainer.dataset import data_config, tokenizer_for
+from speedrun_trainer.model_families import levanter_model_config
 from speedrun_trainer.paths import RunPaths
 
 MIXED_PRECISION = "p=f32,c=bfloat16"
@@ -84,29 +83,8 @@ def build_train_config(
     )
 
 
-def model_config(spec: SpeedrunJobSpec) -> LlamaConfig:
-    shape = spec.model.resolve()
-    tokenizer = tokenizer_for(spec.dataset)
-    return LlamaConfig(
-        seq_len=seq_len_of(spec),
-        hidden_dim=shape.hidden_dim,
-        intermediate_dim=shape.intermediate_dim,
-        num_layers=shape.num_layers,
-        num_heads=shape.num_heads,
-        num_kv_heads=shape.num_kv_heads,
-        head_dim=shape.head_dim,
-        activation_function=ActivationFunctionEnum(shape.activation),
-        initializer_range=shape.initializer_range,
-        layer_norm_epsilon=shape.layer_norm_epsilon,
-        tie_word_embeddings=shape.tie_word_embeddings,
-        gradient_checkpointing=shape.gradient_checkpointing,
-        scan_layers=shape.scan_layers,
-        use_bias=shape.use_bias,
-        rope=DefaultRotaryEmbeddingsConfig(theta=shape.rope_theta),
-        # Otherwise the HF converter would fetch its default Llama-2 tokenizer from the hub.
-        reference_checkpoint=tokenizer,
-        tokenizer=tokenizer,
-    )
+def model_config(spec: SpeedrunJobSpec) -> LmConfig:
+    return levanter_model_config(spec.model.resolve(), seq_len_of(spec), tokenizer_for(spec.dataset))
 
 
 def optimizer_config(train: TrainSpec) -> AdamConfig:

@@ -3,7 +3,7 @@
 from speedrun_operator.api.base import API_VERSION, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from speedrun_operator.api.dataset import DatasetSpec
 from speedrun_operator.api.job import ObjectMeta, SpeedrunJob
-from speedrun_operator.api.model import PRESETS, LlamaShape, ModelSpec
+from speedrun_operator.api.model import PRESETS, ModelShape, ModelSpec
 from speedrun_operator.api.refs import EnvVar, SecretKeyRef, Toleration
 from speedrun_operator.api.resources import CpuResources, GpuResources, ResourcesSpec, TpuResources
 from speedrun_operator.api.spec import Author, SpeedrunJobSpec, TrackingSpec
@@ -38,7 +38,7 @@ __all__ = [
     "FieldError",
     "GpuResources",
     "InvalidSpeedrunJob",
-    "LlamaShape",
+    "ModelShape",
     "ModelSpec",
     "ObjectMeta",
     "Phase",

@@ -32,7 +32,7 @@ def info(file: Path, as_json: bool) -> None:
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [
-        ("model", job.spec.model.preset or "custom Llama"),
+        ("model", job.spec.model.describe()),
         ("shape", f"{shape.num_layers} layers x {shape.hidden_dim} wide, seq {shape.seq_len}"),
         ("parameters", f"{run_info.parameters:,} ({run_info.parameters_display})"),
         ("vocab size", f"{run_info.vocab_size:,} ({job.spec.dataset.resolved_tokenizer})"),
