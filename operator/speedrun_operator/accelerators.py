@@ -46,7 +46,6 @@ class TpuSlice:
 class Tables:
     gpus: dict[str, GpuType]
     tpu_slices: dict[str, TpuSlice]
-    tpu_generations: dict[str, dict[str, Any]]
     tokenizer_vocab: dict[str, int]
 
 
@@ -81,9 +80,7 @@ def tables() -> Tables:
             machine_type=entry["machineType"],
             peak_flops=float(generation["peakFlops"]),
         )
-    return Tables(
-        gpus=gpus, tpu_slices=slices, tpu_generations=generations, tokenizer_vocab=raw["tokenizers"]
-    )
+    return Tables(gpus=gpus, tpu_slices=slices, tokenizer_vocab=raw["tokenizers"])
 
 
 def gpu_type(name: str) -> GpuType:
@@ -92,7 +89,3 @@ def gpu_type(name: str) -> GpuType:
 
 def tpu_slice(name: str) -> TpuSlice:
     return tables().tpu_slices[name]
-
-
-def tpu_type_is_wellformed(name: str) -> bool:
-    return _TPU_TYPE.match(name) is not None

@@ -49,7 +49,7 @@ def test_a_batch_schedule_counts_sequences_step_by_step() -> None:
         }
     )
     assert train.total_sequences() == 10 * 64 + 15 * 128
-    assert train.batch_size_at(9) == 64 and train.batch_size_at(10) == 128
+    assert train.batch_sizes() == [(0, 64), (10, 128)]
 
 
 def test_fields_are_camel_case_on_the_wire_and_snake_case_in_python() -> None:

@@ -207,13 +207,6 @@ class TrainSpec(ApiModel):
         assert self.batch_size is not None
         return [(0, self.batch_size)]
 
-    def batch_size_at(self, step: int) -> int:
-        current = self.batch_sizes()[0][1]
-        for start, size in self.batch_sizes():
-            if start <= step:
-                current = size
-        return current
-
     def total_sequences(self) -> int:
         """Sequences seen over all steps, honouring a batch schedule."""
         pairs = self.batch_sizes()
