@@ -126,6 +126,8 @@ class Placement:
     """Accelerator chips each host holds (1 for the CPU, which counts as one chip)."""
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
+    machine_type: str | None = None
+    """The GKE machine type of a TPU host (what a node pool for this slice is created with)."""
 
     @property
     def hosts(self) -> int:
@@ -141,6 +143,14 @@ class Placement:
         """Several JAX processes: they must join through JAX's distributed initialisation. A single host
         must skip it, since JAX would otherwise take any pod with KUBERNETES_SERVICE_HOST for a member."""
         return self.hosts > 1
+
+    def describe(self) -> str:
+        """Where the pods go: ``2 hosts x 4 google.com/tpu on tpu-v4-podslice 2x2x2 (ct4p-hightpu-4t)``."""
+        hosts = f"{self.hosts} host{'s' if self.hosts > 1 else ''}"
+        what = f" x {self.chips_per_host} {self.accelerator_resource}" if self.accelerator_resource else ""
+        where = " ".join(self.node_selector.values())
+        machine = f" ({self.machine_type})" if self.machine_type else ""
+        return f"{hosts}{what}" + (f" on {where}{machine}" if where else "")
 
     @property
     def ray_resources_per_host(self) -> dict[str, float]:
@@ -177,6 +187,7 @@ def placement(resources: ResourcesSpec) -> Placement:
             chips_per_host=shape.chips_per_host,
             node_selector={GKE_TPU_LABEL: shape.gke_accelerator, GKE_TPU_TOPOLOGY_LABEL: shape.topology},
             tolerations=[dict(TPU_TOLERATION)],
+            machine_type=shape.machine_type,
         )
     return Placement(
         kind="cpu",

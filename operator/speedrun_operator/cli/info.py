@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from speedrun_operator import contract
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info, humanize
@@ -40,6 +41,7 @@ def info(file: Path, as_json: bool) -> None:
         ("FLOPs per token", f"{run_info.flops_per_token:,.0f}"),
         ("model FLOPs", f"{run_info.model_flops:.4e}"),
         ("hardware", f"{job.spec.resources.describe()} ({run_info.num_chips} chips)"),
+        ("pods", contract.placement(job.spec.resources).describe()),
         ("peak FLOP/s per chip", f"{run_info.peak_flops_per_chip:.4e}"),
         ("peak FLOP/s total", f"{run_info.peak_flops:.4e}"),
         ("time at 50% MFU", _duration(run_info.estimated_seconds_at_50pct_mfu)),
