@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
@@ -15,6 +16,9 @@ from speedrun_operator.api.train import TrainSpec
 from speedrun_operator.api.urls import check_url
 
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=316)]
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^{_LABEL}(\.{_LABEL})+(:[0-9]+)?([/?#]\S*)?$")
+"""A host name with a dot (a domain), an optional port, then anything without spaces."""
 
 
 class Author(ApiModel):
@@ -22,13 +26,22 @@ class Author(ApiModel):
 
     name: ShortText = Field(description="Author's name.")
     affiliation: ShortText | None = Field(default=None, description="Organisation, if any.")
-    url: Url | None = Field(default=None, description="Homepage or profile URL.")
+    url: Url | None = Field(
+        default=None,
+        description="Homepage or profile: an http(s):// URL or a bare domain (WilliamHeld.com), kept as written "
+        "(results files record it so and are compared with it).",
+    )
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s):// URL")
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "://" in value:
+            if not value.startswith(("http://", "https://")) or not _HOST.match(value.split("://", 1)[1]):
+                raise ValueError("must be an http(s):// URL or a bare domain such as example.org/you")
+        elif not _HOST.match(value):
+            raise ValueError("must be an http(s):// URL or a bare domain such as example.org/you")
         return value
 
 
