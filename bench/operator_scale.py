@@ -593,7 +593,25 @@ def table(ours: Result, theirs: Result) -> str:
     for label, a, b, unit in rows:
         ratio = f"{a / b:.2f}" if b and math.isfinite(a) and math.isfinite(b) else "n/a"
         lines.append(f"{label:24} {f'{a:.2f} {unit}':>18} {f'{b:.2f} {unit}':>15} {ratio:>13}")
+    lines.append("")
+    lines.extend(targets(ours, theirs))
     return "\n".join(lines)
+
+
+def targets(ours: Result, theirs: Result) -> list[str]:
+    """What we hold ourselves to at a burst: each line says whether this run met it."""
+    p99_ours, p99_theirs = percentile(ours.first, 99, ours.jobs), percentile(theirs.first, 99, theirs.jobs)
+    checks = [
+        ("API requests per job <= KubeRay's", ours.burst_requests, theirs.burst_requests),
+        ("child created p99 <= half of KubeRay's", p99_ours, p99_theirs / 2),
+        ("idle requests/job/min <= 0.2", ours.idle_requests, 0.2),
+        ("peak RSS <= KubeRay's", ours.peak_rss_mib, theirs.peak_rss_mib),
+    ]
+    return [
+        f"target: {label:42} {'met' if math.isfinite(mine) and mine <= bound else 'MISSED'} "
+        f"({mine:.2f} vs {bound:.2f})"
+        for label, mine, bound in checks
+    ]
 
 
 LEGEND = """\

@@ -36,7 +36,10 @@ def operator(
     import kopf
 
     import speedrun_operator.handlers  # registers the handlers
+    from speedrun_operator import allocator
     from speedrun_operator.config import OperatorConfig
+
+    allocator.limit_arenas()  # before kopf starts the handler threads
 
     config = OperatorConfig.from_env()
     if webhook_port is not None:
