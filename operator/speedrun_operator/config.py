@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from speedrun_operator import eval_sets
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class OperatorConfig:
     webhook_port: int | None = None
     webhook_host: str | None = None
     webhook_cert_dir: Path | None = None
+    default_validation_sets: dict[str, list[str]] = field(
+        default_factory=lambda: dict(eval_sets.DEFAULT_VALIDATION_SETS)
+    )
+    """Evaluated by jobs that name no validation sets; passed to the trainer in the same variable."""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorConfig:
@@ -53,4 +59,5 @@ class OperatorConfig:
             webhook_cert_dir=Path(env["SPEEDRUN_WEBHOOK_CERT_DIR"])
             if env.get("SPEEDRUN_WEBHOOK_CERT_DIR")
             else None,
+            default_validation_sets=eval_sets.from_env(env),
         )

@@ -17,6 +17,7 @@ from levanter.data.text import LMMixtureDatasetConfig, TextLmDatasetFormat, UrlD
 from speedrun_operator.api import DatasetSpec
 from speedrun_operator.api.dataset import BUNDLED, PALOMA_C4_EN
 from speedrun_operator.contract import join
+from speedrun_operator.eval_sets import DEFAULT_VALIDATION_SETS, ValidationSets
 
 TRAIN_COMPONENT = "speedrun_train"
 BUNDLED_VALIDATION = "bundled/kjv"
@@ -37,22 +38,27 @@ def tokenizer_for(dataset: DatasetSpec) -> str:
     return str(bundled_tokenizer_dir()) if name == BUNDLED else name
 
 
-def validation_sets(dataset: DatasetSpec) -> dict[str, list[str]]:
-    """Validation sets by name, as Levanter will tag them."""
+def validation_sets(dataset: DatasetSpec, defaults: ValidationSets | None = None) -> ValidationSets:
+    """Validation sets by name, as Levanter will tag them: the job's own, the bundled one for the bundled
+    corpus, else ``defaults`` (the operator's or ``speedrun run``'s list; else Paloma's c4_en)."""
     if dataset.bundled:
         return {BUNDLED_VALIDATION: [str(bundled_dir() / "kjv-validation.jsonl.gz")]}
-    return dict(dataset.validation_urls or {})
+    if dataset.validation_urls is not None:
+        return dict(dataset.validation_urls)
+    return dict(DEFAULT_VALIDATION_SETS if defaults is None else defaults)
 
 
-def eval_set_name(dataset: DatasetSpec) -> str | None:
+def eval_set_name(dataset: DatasetSpec, defaults: ValidationSets | None = None) -> str | None:
     """The set whose bpb the results report: Paloma's c4_en when present, else the first by name."""
-    names = sorted(validation_sets(dataset))
+    names = sorted(validation_sets(dataset, defaults))
     if not names:
         return None
     return PALOMA_C4_EN if PALOMA_C4_EN in names else names[0]
 
 
-def data_config(dataset: DatasetSpec, caches: str) -> LMMixtureDatasetConfig:
+def data_config(
+    dataset: DatasetSpec, caches: str, default_validation: ValidationSets | None = None
+) -> LMMixtureDatasetConfig:
     """Levanter's data config. ``caches`` is a prefix every Ray node can read and write (under the output).
 
     Each raw source gets one file per split where it can: Levanter's cache builder adds a 4-CPU, 6 GiB copy
@@ -77,7 +83,7 @@ def data_config(dataset: DatasetSpec, caches: str) -> LMMixtureDatasetConfig:
     else:
         assert cache_url is not None
         components[TRAIN_COMPONENT] = UrlDatasetSourceConfig(cache_dir=cache_url, format=text_format)
-    for name, urls in validation_sets(dataset).items():
+    for name, urls in validation_sets(dataset, default_validation).items():
         components[name] = UrlDatasetSourceConfig(
             validation_urls=list(urls),
             cache_dir=join(caches, _digest(*key, _source_names(dataset, list(urls)))),

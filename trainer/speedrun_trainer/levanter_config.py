@@ -9,7 +9,6 @@ import jmp
 from levanter.distributed import DistributedConfig, RayConfig
 from levanter.main.train_lm import TrainLmConfig
 from levanter.models.lm_model import LmConfig
-from levanter.optim import AdamConfig
 from levanter.optim.model_averaging import EmaModelAveragingConfig
 from levanter.schedule import ScheduleStep
 from levanter.tracker import TrackerConfig
@@ -17,30 +16,17 @@ from levanter.trainer import TrainerConfig
 
 from speedrun_operator import contract
 from speedrun_operator.api import SpeedrunJobSpec, TrainSpec
+from speedrun_operator.eval_sets import DEFAULT_VALIDATION_SETS, ValidationSets
 from speedrun_operator.runinfo import seq_len_of
 from speedrun_trainer.checkpointing import RecordingCheckpointerConfig
 from speedrun_trainer.dataset import data_config, tokenizer_for
 from speedrun_trainer.model_families import levanter_model_config
+from speedrun_trainer.optimizers import optimizer_config
 from speedrun_trainer.paths import RunPaths
 
 MIXED_PRECISION = "p=f32,c=bfloat16"
 """Marin's policy: parameters and optimizer state in fp32, compute in bf16."""
 TIME_BASED_CHECKPOINT_INTERVAL = timedelta(minutes=10)
-
-# Spec fields passed to AdamConfig only when set, so Levanter's defaults apply otherwise (as in Marin).
-_ADAM_FIELDS = (
-    "weight_decay",
-    "beta1",
-    "beta2",
-    "epsilon",
-    "max_grad_norm",
-    "warmup",
-    "decay",
-    "rewarmup",
-    "min_lr_ratio",
-    "lr_schedule",
-    "cycle_length",
-)
 
 
 def build_train_config(
@@ -50,15 +36,17 @@ def build_train_config(
     trackers: Sequence[TrackerConfig],
     step_sink: str,
     start_ray: bool = True,
+    default_validation: ValidationSets = DEFAULT_VALIDATION_SETS,
 ) -> TrainLmConfig:
     """``step_sink`` names the sink (see ``step_tracker.registered_sink``) that records each checkpointed step
     before its checkpoint is saved. With ``start_ray`` Levanter joins the Ray cluster in RAY_ADDRESS (KubeRay
-    sets it) or starts a local one; without, the caller has started Ray already."""
+    sets it) or starts a local one; without, the caller has started Ray already. ``default_validation`` is
+    evaluated when the job names no validation sets."""
     train = spec.train
     return TrainLmConfig(
-        data=data_config(spec.dataset, paths.caches),
+        data=data_config(spec.dataset, paths.caches, default_validation),
         model=model_config(spec),
-        optimizer=optimizer_config(train),
+        optimizer=optimizer_config(train, seq_len_of(spec)),
         trainer=TrainerConfig(
             id=run_id,
             seed=train.seed,
@@ -80,16 +68,12 @@ def build_train_config(
             require_accelerator=spec.resources.cpu is None,
         ),
         z_loss_weight=train.z_loss_weight or 0.0,
+        data_seed=train.data_seed,
     )
 
 
 def model_config(spec: SpeedrunJobSpec) -> LmConfig:
     return levanter_model_config(spec.model.resolve(), seq_len_of(spec), tokenizer_for(spec.dataset))
-
-
-def optimizer_config(train: TrainSpec) -> AdamConfig:
-    overrides = {name: getattr(train, name) for name in _ADAM_FIELDS if getattr(train, name) is not None}
-    return AdamConfig(learning_rate=train.learning_rate, **overrides)
 
 
 def batch_size(train: TrainSpec) -> int | list[ScheduleStep[int]]:
@@ -109,4 +93,3 @@ def checkpointer_config(train: TrainSpec, paths: RunPaths, step_sink: str) -> Re
         save_interval=TIME_BASED_CHECKPOINT_INTERVAL,
         keep=keep,
     )
-

@@ -4,8 +4,9 @@
 tokenized_dataset, resources, model_size, total_tokens, model_flops, model_flops_per_token, num_devices,
 num_chips, device_flops, training_time, training_hardware_flops, ``eval/paloma/c4_en/bpb``,
 run_completion_timestamp, wandb_run_link), computed as Marin does, plus what makes a run comparable and
-reproducible: vocab_size, eval_dataset and eval_bpb (the set actually evaluated), steps_completed, attempts,
-image and config_digest.
+reproducible: vocab_size, eval_dataset and eval_bpb (the set actually evaluated), validation_sets (every set
+evaluated, by name) and validation_sets_default (whether they were the default list), steps_completed,
+attempts, image and config_digest.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ class RunOutcome:
     completed_at: datetime
     wandb_run_link: str | None
     image: str | None
+    optimizer_config: dict[str, Any] | None = None
+    """Levanter's optimizer config as draccus serialises it (its registry name under ``type``)."""
+    validation_sets: dict[str, list[str]] | None = None
+    """The validation sets evaluated, by name: the job's own, the bundled one, or the default list."""
 
 
 def config_digest(job: SpeedrunJob) -> str:
@@ -63,7 +68,7 @@ def run_info(job: SpeedrunJob, outcome: RunOutcome) -> dict[str, Any]:
         "author": {"name": author.name, "affiliation": author.affiliation, "url": author.url},
         "description": spec.description,
         "model_config": outcome.model_config,
-        "train_config": train_config(spec.train, seq_len_of(spec)),
+        "train_config": train_config(spec.train, seq_len_of(spec), outcome.optimizer_config),
         "tokenized_dataset": spec.dataset.describe(),
         "resources": spec.resources.model_dump(mode="json", by_alias=False, exclude_none=True),
         "model_size": info.parameters,
@@ -81,6 +86,8 @@ def run_info(job: SpeedrunJob, outcome: RunOutcome) -> dict[str, Any]:
         "wandb_run_link": outcome.wandb_run_link,
         "vocab_size": info.vocab_size,
         "eval_dataset": outcome.eval_dataset,
+        "validation_sets": outcome.validation_sets,
+        "validation_sets_default": spec.dataset.uses_default_validation,
         "eval_bpb": eval_bpb,
         "steps_completed": len(outcome.history.steps),
         "attempts": len(outcome.history.attempts),
@@ -89,7 +96,9 @@ def run_info(job: SpeedrunJob, outcome: RunOutcome) -> dict[str, Any]:
     }
 
 
-def train_config(train: TrainSpec, seq_len: int) -> dict[str, Any]:
+def train_config(
+    train: TrainSpec, seq_len: int, optimizer_config: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The train section under Marin's SimpleTrainConfig field names."""
     batch: int | list[dict[str, int]]
     if train.batch_schedule is not None:
@@ -101,7 +110,8 @@ def train_config(train: TrainSpec, seq_len: int) -> dict[str, Any]:
         "train_batch_size": batch,
         "num_train_steps": train.steps,
         "learning_rate": train.learning_rate,
-        "data_seed": train.seed,
+        "seed": train.seed,
+        "data_seed": train.data_seed,
         "weight_decay": train.weight_decay,
         "beta1": train.beta1,
         "beta2": train.beta2,
@@ -120,7 +130,7 @@ def train_config(train: TrainSpec, seq_len: int) -> dict[str, Any]:
         "steps_per_export": train.steps_per_checkpoint or MARIN_DEFAULT_STEPS_PER_EXPORT,
         "max_eval_batches": train.max_eval_batches,
         "train_seq_len": seq_len,
-        "optimizer_config": None,
+        "optimizer_config": optimizer_config,
     }
 
 

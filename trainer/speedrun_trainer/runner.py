@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from speedrun_operator import eval_sets
 from speedrun_operator.api import Progress, SpeedrunJob
 from speedrun_operator.api.dataset import BUNDLED
 from speedrun_operator.contract import IMAGE_ENV, OUTPUT_ENV
+from speedrun_operator.eval_sets import ValidationSets
 from speedrun_operator.runinfo import compute_run_info
 from speedrun_trainer.paths import DEFAULT_LOCAL_OUTPUT, RunPaths
 from speedrun_trainer.progress import ProgressEstimator
@@ -109,12 +111,15 @@ def train_job(
     status: StatusReporter | None = None,
     console: bool = False,
     local_ray: bool = False,
+    default_validation: ValidationSets | None = None,
 ) -> TrainResult:
     """Train ``job`` to the end (resuming from its latest checkpoint if an earlier attempt left one) and write
     ``<output>/<job>/speedrun_results.json`` with the job's YAML beside it.
 
     ``status`` patches the SpeedrunJob; ``console`` shows a progress bar and a results table; ``local_ray``
-    starts a Ray of its own instead of joining the one in RAY_ADDRESS.
+    starts a Ray of its own instead of joining the one in RAY_ADDRESS. ``default_validation`` is evaluated
+    when the job names no validation sets (default: the operator's list in the environment, else Paloma's
+    c4_en).
     """
     attempt = new_attempt_id()
     paths = RunPaths(
@@ -132,6 +137,7 @@ def train_job(
     import ray
 
     from speedrun_trainer.levanter_config import build_train_config
+    from speedrun_trainer.optimizers import serialised as serialised_optimizer
     from speedrun_trainer.step_tracker import SpeedrunTrackerConfig, registered_sink
     from speedrun_trainer.wandb_tracking import current_run_link, keep_offline_runs, wandb_config, wandb_mode
 
@@ -154,6 +160,7 @@ def train_job(
         reporters,
         primary=lambda: jax.process_index() == 0,
     )
+    defaults = eval_sets.from_env(os.environ) if default_validation is None else default_validation
     config = build_train_config(
         job.spec,
         paths,
@@ -162,6 +169,7 @@ def train_job(
         step_sink=attempt,
         # In a Ray task (speedrun train --ray) this process is already connected: Levanter must not re-init.
         start_ray=not local_ray and not ray.is_initialized(),
+        default_validation=defaults,
     )
     write_config(job, paths)
     if local_ray:
@@ -189,8 +197,10 @@ def train_job(
     outcome = RunOutcome(
         history=history,
         model_config=marin_model_config(config.model, job.spec.dataset.resolved_tokenizer),
+        optimizer_config=serialised_optimizer(config.optimizer),
+        validation_sets=_validation_sets(job, defaults),
         num_devices=jax.device_count(),
-        eval_dataset=_eval_set(job),
+        eval_dataset=_eval_set(job, defaults),
         completed_at=datetime.now(UTC),
         wandb_run_link=next((link for link in links if link), None),
         image=os.environ.get(IMAGE_ENV) or job.spec.image,
@@ -255,10 +265,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _eval_set(job: SpeedrunJob) -> str | None:
+def _eval_set(job: SpeedrunJob, defaults: ValidationSets) -> str | None:
     from speedrun_trainer.dataset import eval_set_name
 
-    return eval_set_name(job.spec.dataset)
+    return eval_set_name(job.spec.dataset, defaults)
+
+
+def _validation_sets(job: SpeedrunJob, defaults: ValidationSets) -> ValidationSets:
+    from speedrun_trainer.dataset import validation_sets
+
+    return validation_sets(job.spec.dataset, defaults)
 
 
 def _prepare_environment(job: SpeedrunJob, paths: RunPaths, *, quiet_levanter_bar: bool) -> None:

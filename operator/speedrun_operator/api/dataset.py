@@ -46,7 +46,8 @@ class DatasetSpec(ApiModel):
         default=None,
         max_length=16,
         description=f"Validation sets by name. Name one {PALOMA_C4_EN!r} to get the leaderboard metric "
-        f"eval/{PALOMA_C4_EN}/bpb.",
+        f"eval/{PALOMA_C4_EN}/bpb. Default: the operator's default list (Paloma's c4_en, Marin's), or the "
+        "bundled validation text with bundled: true; {} evaluates on nothing.",
     )
     bundled: bool = Field(
         default=False, description="Use the small corpus and tokenizer shipped in the package (no download)."
@@ -121,6 +122,11 @@ class DatasetSpec(ApiModel):
         if self.vocab_size is not None:
             return self.vocab_size
         return accelerators.tables().tokenizer_vocab[self.resolved_tokenizer]
+
+    @property
+    def uses_default_validation(self) -> bool:
+        """True when the job names no validation sets and is not bundled: it gets the default list."""
+        return not self.bundled and self.validation_urls is None
 
     def describe(self) -> str:
         """What Marin records as ``tokenized_dataset``."""

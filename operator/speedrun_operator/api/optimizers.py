@@ -422,4 +422,9 @@ LrScheduleSpec = Annotated[
     | PowerScheduleSpec,
     Field(discriminator="type"),
 ]
-LR_SCHEDULE_NAMES = ("constant", "cosine", "linear", "inv_sqrt", "inv", "power")
+LR_SCHEDULE_MODELS: dict[str, type[ApiModel]] = {
+    get_args(model.model_fields["type"].annotation)[0]: model
+    for model in get_args(get_args(LrScheduleSpec)[0])
+}
+"""LR schedule models by Levanter registry name."""
+LR_SCHEDULE_NAMES = tuple(LR_SCHEDULE_MODELS)

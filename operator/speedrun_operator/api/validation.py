@@ -15,11 +15,16 @@ from pydantic import BaseModel, ValidationError
 
 from speedrun_operator.api.base import DNS_NAME_PATTERN
 from speedrun_operator.api.job import SpeedrunJob
-from speedrun_operator.api.optimizers import PowerScheduleSpec
+from speedrun_operator.api.optimizers import LR_SCHEDULE_MODELS, OPTIMIZER_MODELS, PowerScheduleSpec
 from speedrun_operator.api.spec import SpeedrunJobSpec
 from speedrun_operator.api.train import TrainSpec
 
 _MAX_VALUE_REPR = 80
+_TAGGED_UNIONS: dict[str, tuple[str, dict[str, type[BaseModel]]]] = {
+    "optimizer": ("optimizer", dict(OPTIMIZER_MODELS)),
+    "lrScheduleConfig": ("LR schedule", dict(LR_SCHEDULE_MODELS)),
+}
+"""Fields holding a union tagged by ``type``: what to call them, and their models by tag."""
 _PATTERN_HINTS = {
     DNS_NAME_PATTERN: "must be a DNS-1123 name: lowercase letters, digits, '-' and '.', "
     "starting and ending with a letter or digit",
@@ -123,9 +128,22 @@ def _from_pydantic(exc: ValidationError, model: type[BaseModel], prefix: str = "
     errors = []
     for error in exc.errors(include_url=False):
         loc = [part for part in error["loc"] if not _is_internal_loc(part)]
+        variant = _drop_variant_tag(loc)
         path = _join_path([prefix, *loc] if prefix else loc) or (prefix or "(top level)")
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
+        if (
+            error["type"] in {"union_tag_invalid", "union_tag_not_found"}
+            and loc
+            and loc[-1] in _TAGGED_UNIONS
+        ):
+            kind, models = _TAGGED_UNIONS[str(loc[-1])]
+            tag = (error.get("ctx") or {}).get("tag")
+            found = f"unknown {kind} type {tag!r}" if tag is not None else f"the {kind} needs a type"
+            errors.append(FieldError(f"{path}.type", f"{found}; known: {', '.join(models)}", has_value=False))
+            continue
+        if error["type"] == "extra_forbidden" and variant is not None and len(loc) == variant[0] + 1:
+            message = _variant_field_hint(*variant[1:], str(loc[-1]))
+        elif error["type"] == "extra_forbidden":
             message = "unknown field" + _allowed_fields_hint(model, loc[:-1], str(loc[-1]))
         elif error["type"] == "missing":
             message = "required field is missing"
@@ -137,6 +155,33 @@ def _from_pydantic(exc: ValidationError, model: type[BaseModel], prefix: str = "
         shown = error["type"] != "missing" and not isinstance(value, dict)
         errors.append(FieldError(path, message, value, has_value=shown))
     return errors
+
+
+def _drop_variant_tag(loc: list[Any]) -> tuple[int, str, str] | None:
+    """pydantic names a tagged union's variant (its tag) in the location; a user wrote no such field. Drop
+    it and return (index of the variant's fields in loc, the union's field name, the tag)."""
+    for index in range(1, len(loc)):
+        union = loc[index - 1]
+        if union in _TAGGED_UNIONS and loc[index] in _TAGGED_UNIONS[union][1]:
+            tag = str(loc.pop(index))
+            return index, str(union), tag
+    return None
+
+
+def _variant_field_hint(union: str, tag: str, unknown: str) -> str:
+    kind, models = _TAGGED_UNIONS[union]
+    own = sorted(field.alias or name for name, field in models[tag].model_fields.items() if name != "type")
+    close = difflib.get_close_matches(unknown, own, n=1, cutoff=0.75)
+    if close:
+        return f"not a field of {kind} type {tag}; did you mean {close[0]}?"
+    owners = [
+        name
+        for name, model in models.items()
+        if any((field.alias or key) == unknown for key, field in model.model_fields.items())
+    ]
+    if owners:
+        return f"not a field of {kind} type {tag}; {unknown} belongs to {', '.join(owners)}"
+    return f"not a field of {kind} type {tag}; its fields: {', '.join(own) or '(none)'}"
 
 
 def _is_internal_loc(part: object) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from speedrun_operator import contract
+from speedrun_operator import contract, eval_sets
 from speedrun_operator.api import SpeedrunJob
 from speedrun_operator.config import OperatorConfig
 
@@ -21,6 +21,10 @@ def container_env(job: SpeedrunJob, config: OperatorConfig) -> list[dict[str, An
         {"name": contract.JOB_NAME_ENV, "value": job.name},
         {"name": contract.IMAGE_ENV, "value": image_of(job, config)},
         {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
+        {
+            "name": eval_sets.DEFAULT_VALIDATION_ENV,
+            "value": eval_sets.format_setting(config.default_validation_sets),
+        },
     ]
     prefix = output_prefix(job, config)
     if prefix:
