@@ -160,3 +160,24 @@ def test_a_run_option_that_is_no_paloma_subset_and_no_url_is_one_line(tmp_path: 
     result = CliRunner().invoke(main, ["run", str(tmp_path / "x.yaml"), "--validation-set", "nope"])
     assert result.exit_code == 2
     assert "'nope' is not a Paloma subset" in result.output and "Traceback" not in result.output
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("example", "levanter_class", "settings"),
+    [
+        ("llama-130m-muon", MuonConfig, {"learning_rate": 0.016, "adam_lr": 0.0032, "lr_schedule": "linear"}),
+        ("llama-130m-cautious-adamc", CautiousConfig, {"adamc_weight_decay": True, "weight_decay": 0.1}),
+        ("llama-150m-kron", KronConfig, {"preconditioner_lr": 0.2, "update_prob_flat_start": 500}),
+    ],
+)
+def test_each_optimizer_example_trains_with_that_levanter_optimizer(
+    example: str, levanter_class: type, settings: dict[str, Any]
+) -> None:
+    from speedrun_operator.manifests import load_job
+
+    optimizer = built(load_job(EXAMPLES / f"{example}.yaml")).optimizer
+    assert type(optimizer) is levanter_class
+    assert {name: getattr(optimizer, name) for name in settings} == settings
