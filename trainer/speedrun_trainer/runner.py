@@ -137,6 +137,7 @@ def train_job(
     import ray
 
     from speedrun_trainer.levanter_config import build_train_config
+    from speedrun_trainer.levanter_fixes import log_inside_gradients
     from speedrun_trainer.optimizers import serialised as serialised_optimizer
     from speedrun_trainer.step_tracker import SpeedrunTrackerConfig, registered_sink
     from speedrun_trainer.wandb_tracking import current_run_link, keep_offline_runs, wandb_config, wandb_mode
@@ -171,6 +172,7 @@ def train_job(
         start_ray=not local_ray and not ray.is_initialized(),
         default_validation=defaults,
     )
+    log_inside_gradients()
     write_config(job, paths)
     if local_ray:
         _start_local_ray()
