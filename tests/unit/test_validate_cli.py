@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,90 @@ def test_other_kinds_found_in_a_folder_are_left_alone_but_a_named_one_is_an_erro
     assert folder.returncode == 0 and folder.stdout.strip() == "1 file valid"
     named = speedrun("validate", str(tmp_path / "kustomization.yaml"))
     assert named.returncode == 2 and "no SpeedrunJob in this file" in named.stderr
+
+
+MARIN = Path(__file__).parents[1] / "data" / "leaderboard" / "marin"
+LLAMA_50M_H200 = MARIN / "llama_50m_h200" / "speedrun_results.json"
+
+# The SpeedrunJob of Marin's llama_50m_h200 submission: its author (a bare-domain URL, as recorded), the
+# llama_50m preset on one H200, batch 128 for 7,600 steps.
+LLAMA_50M_H200_JOB = """\
+apiVersion: speedrun.marin.community/v1alpha1
+kind: SpeedrunJob
+metadata:
+  name: llama-50m-gpu-h200-run
+spec:
+  author: {name: Will Held, affiliation: Georgia Institute of Technology, url: WilliamHeld.com}
+  description: 50M param model based on Llama architecture on H200.
+  model: {preset: llama_50m}
+  train: {batchSize: 128, steps: 7600, learningRate: 3.0e-3, weightDecay: 0.1, stepsPerEval: 500}
+  resources:
+    gpu: {type: H200, count: 1}
+"""
+
+
+def marin_folder(tmp_path: Path, results: Path = LLAMA_50M_H200) -> Path:
+    """A folder as in Marin's experiments/speedrun/: the results file beside the run's training script."""
+    folder = tmp_path / "experiments" / "speedrun" / results.parent.name
+    folder.mkdir(parents=True)
+    (folder / f"{results.parent.name}.py").write_text(
+        "# the submission's training script (not read by validate)\n"
+    )
+    (folder / "speedrun_results.json").write_text(results.read_text())
+    return folder
+
+
+def test_every_real_marin_results_file_kept_here_validates_on_its_own() -> None:
+    result = speedrun("validate", str(MARIN))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{len(list(MARIN.rglob('speedrun_results.json')))} files valid"
+
+
+def test_a_marin_style_folder_with_honest_results_is_valid(tmp_path: Path) -> None:
+    folder = marin_folder(tmp_path)
+    result = speedrun("validate", str(folder.parent))
+    assert (result.returncode, result.stdout.strip()) == (0, "1 file valid"), result.stderr
+
+
+def test_the_same_folder_with_forged_model_flops_is_refused_naming_the_key(tmp_path: Path) -> None:
+    folder = marin_folder(tmp_path)
+    results = folder / "speedrun_results.json"
+    document = json.loads(results.read_text())
+    document["runs"][0]["run_info"]["model_flops"] = 1.0e17
+    results.write_text(json.dumps(document, indent=2, sort_keys=True))
+
+    result = speedrun("validate", str(folder))
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"{results}: runs[0].run_info.model_flops: found 1e+17, expected 1.66350525825024e+17 "
+        "= 3 x FLOPs per token x total tokens (recomputed from the recorded model_config and train_config)",
+        "1 of 1 files invalid",
+    ]
+
+
+def test_a_speedrunjob_with_a_bare_domain_author_url_validates_the_real_results_beside_it(
+    tmp_path: Path,
+) -> None:
+    folder = marin_folder(tmp_path)
+    (folder / "speedrun_job.yaml").write_text(LLAMA_50M_H200_JOB)
+
+    result = speedrun("validate", str(folder))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2 files valid"
+
+
+def test_the_author_url_is_compared_as_written(tmp_path: Path) -> None:
+    folder = marin_folder(tmp_path)
+    (folder / "speedrun_job.yaml").write_text(
+        LLAMA_50M_H200_JOB.replace("url: WilliamHeld.com", "url: https://WilliamHeld.com")
+    )
+
+    result = speedrun("validate", str(folder / "speedrun_results.json"))
+
+    assert result.returncode == 2
+    assert (
+        f'{folder}/speedrun_results.json: runs[0].run_info.author.url: found "WilliamHeld.com", '
+        'expected "https://WilliamHeld.com" (from the config)'
+    ) in result.stderr

@@ -1,4 +1,6 @@
-"""A submission folder on this machine: ``speedrun_results.json`` beside the SpeedrunJob it came from."""
+"""A submission folder on this machine: ``speedrun_results.json`` beside the SpeedrunJob it came from, or, in
+a Marin-style folder (a training script beside it, no SpeedrunJob), the results file checked against the model
+config, train config and resources it records itself."""
 
 from __future__ import annotations
 
@@ -6,7 +8,8 @@ from pathlib import Path
 
 from speedrun_operator.contract import CONFIG_FILE
 from speedrun_operator.manifests import ManifestError, load_job
-from speedrun_operator.submissions.consistency import check_results
+from speedrun_operator.submissions.consistency import Problem, check_results, run_infos
+from speedrun_operator.submissions.recorded import check_recorded
 
 _CONFIG_SUFFIXES = (".yaml", ".yml")
 
@@ -28,10 +31,7 @@ def results_problems(results: Path) -> list[str]:
         return [f"{results}: cannot read: {exc.strerror}"]
     config = config_beside(results)
     if config is None:
-        return [
-            f"{results}: no SpeedrunJob beside it to check it against "
-            f"(expected {CONFIG_FILE}, or one YAML file, in {results.parent})"
-        ]
+        return [f"{results}: {problem}" for problem in check_on_its_own(text)]
     try:
         job = load_job(config)
     except ManifestError:
@@ -39,3 +39,11 @@ def results_problems(results: Path) -> list[str]:
             f"{results}: cannot be checked: {config} is not a valid SpeedrunJob (validate it for details)"
         ]
     return [f"{results}: {problem}" for problem in check_results(text, job)]
+
+
+def check_on_its_own(text: str) -> list[Problem]:
+    """Problems of a results document with no SpeedrunJob: each run against the configs it records."""
+    infos, problems = run_infos(text)
+    for index, info in enumerate(infos):
+        problems.extend(check_recorded(info, prefix=f"runs[{index}].run_info."))
+    return problems
