@@ -11,15 +11,9 @@ from dataclasses import dataclass
 from html import escape
 
 from speedrun_operator.runinfo import humanize
+from speedrun_operator.submissions.boards import Boards, FlopsAxis, RunBoard, ScalingBoard, ScalingGroup
 from speedrun_operator.submissions.leaderboard import RunsJsonEntry
-from speedrun_operator.submissions.ranking import (
-    TARGET_FLOPS,
-    TARGET_LABEL,
-    FlopsAxis,
-    GroupRanking,
-    PowerLaw,
-    group_name,
-)
+from speedrun_operator.submissions.power_law import TARGET_FLOPS, TARGET_LABEL, PowerLaw
 
 WIDTH, HEIGHT = 1000, 520
 LEFT, RIGHT, TOP, BOTTOM = 70, 230, 30, 60
@@ -64,22 +58,35 @@ class _Scale:
         return HEIGHT - BOTTOM - (bpb - low) / (high - low) * (HEIGHT - TOP - BOTTOM)
 
 
-def render(entries: Sequence[RunsJsonEntry], groups: Sequence[GroupRanking], axis: FlopsAxis) -> str:
-    """The whole page. ``entries`` in leaderboard order, ``groups`` as ranked."""
-    colours = {group.name: PALETTE[index % len(PALETTE)] for index, group in enumerate(groups)}
+def render(entries: Sequence[RunsJsonEntry], boards: Boards) -> str:
+    """The whole page: the chart of every run, then each board in tracks.json order."""
+    scaling = next((board for board in boards.boards if isinstance(board, ScalingBoard)), None)
+    # Groups the site does not list are drawn and tabled too (marked so): a submitter previewing small runs
+    # sees their fit before a run reaches 3e20 hardware FLOPs.
+    listed = [*scaling.groups, *scaling.unlisted] if scaling is not None else []
+    colours = {group.name: PALETTE[index % len(PALETTE)] for index, group in enumerate(listed)}
+    sections = []
+    for board in boards.boards:
+        if isinstance(board, ScalingBoard):
+            sections.append(
+                f"<h2>{escape(board.track.name)}: groups by projected bpb at {TARGET_LABEL} FLOPs</h2>"
+            )
+            sections.append(_groups_table(board))
+        else:
+            sections.append(f"<h2>{escape(board.track.name)}</h2>{_band(board)}")
+            sections.append(_runs_table(board))
     return "\n".join(
         [
             "<!doctype html>",
             '<html lang="en"><head><meta charset="utf-8"><title>Speedrun leaderboard</title>',
             f"<style>{STYLE}</style></head><body>",
             "<h1>Speedrun leaderboard</h1>",
-            f"<p>C4-EN bits per byte against {_axis_label(axis)}; dashed lines are scaling fits "
-            f"bpb = a&middot;x<sup>&minus;b</sup> + c, projected to {TARGET_LABEL} FLOPs.</p>",
-            _chart(entries, groups, axis, colours),
-            "<h2>Runs, by C4-EN bpb</h2>",
-            _runs_table(entries),
-            f"<h2>Scaling groups, by projected bpb at {TARGET_LABEL} FLOPs</h2>",
-            _groups_table(groups),
+            f"<p>C4-EN bits per byte against {_axis_label(boards.axis)}. Solid lines: the site's fit "
+            f"bpb = a&middot;x<sup>&minus;b</sup> + c of each scaling group (Levenberg&ndash;Marquardt, "
+            "stopped after 200 iterations, as the site computes it); dashed: our converged least-squares fit "
+            f"of the same runs, which the site does not show. Both projected to {TARGET_LABEL} FLOPs.</p>",
+            _chart(entries, listed, boards.axis, colours),
+            *sections,
             "</body></html>",
         ]
     )
@@ -87,37 +94,53 @@ def render(entries: Sequence[RunsJsonEntry], groups: Sequence[GroupRanking], axi
 
 def _chart(
     entries: Sequence[RunsJsonEntry],
-    groups: Sequence[GroupRanking],
+    groups: Sequence[ScalingGroup],
     axis: FlopsAxis,
     colours: dict[str, str],
 ) -> str:
+    """The SVG chart, or a sentence where there is nothing to draw: never an empty chart."""
     points = [
         (flops, bpb, entry)
         for entry in entries
-        if (bpb := entry["eval_paloma_c4_en_bpb"]) is not None and (flops := axis.of(entry)) > 0
+        if (bpb := entry["eval_paloma_c4_en_bpb"]) is not None
+        and math.isfinite(bpb)
+        and math.isfinite(flops := axis.of(entry))
+        and flops > 0
     ]
-    header = (
+    if not points:
+        return f"<p>No run has a C4-EN bpb and positive {_axis_label(axis)}: there is nothing to chart.</p>"
+    fits = [
+        (group, law) for group in groups for law in (_site_law(group), group.converged) if law is not None
+    ]
+    scale = _scale([x for x, _, _ in points], [y for _, y, _ in points], [law for _, law in fits])
+    parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="bpb against FLOPs">'
-        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>'
-    )
-    if not points:
-        return f'{header}<text x="{LEFT}" y="{HEIGHT / 2}">No run has a C4-EN bpb yet.</text></svg>'
-    fits = [(group, group.fit) for group in groups if group.fit is not None]
-    scale = _scale([x for x, _, _ in points], [y for _, y, _ in points], [fit for _, fit in fits])
-    parts = [header, *_axes(scale, axis)]
-    for group, fit in fits:
-        parts.append(_curve(scale, fit, min(axis.of(run) for run in group.runs), colours[group.name]))
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
+        *_axes(scale, axis),
+    ]
+    for group in groups:
+        start = min(axis.of(run) for run in group.runs)
+        for law, dashed in ((_site_law(group), False), (group.converged, True)):
+            if law is not None and start > 0:
+                parts.append(_curve(scale, law, start, colours[group.name], dashed))
     for flops, bpb, entry in points:
-        colour = colours.get(group_name(entry["run_name"]) or "", UNGROUPED_COLOUR)
+        colour = colours.get(_group_of(entry["run_name"], groups) or "", UNGROUPED_COLOUR)
         parts.append(
             f'<circle cx="{scale.x(flops):.1f}" cy="{scale.y(bpb):.1f}" r="5" fill="{colour}">'
             f"<title>{escape(entry['run_name'])}: {bpb:.4f} bpb</title></circle>"
         )
-    ungrouped = any(group_name(entry["run_name"]) is None for _, _, entry in points)
-    parts.extend(_legend([group.name for group in groups], colours, ungrouped))
+    parts.extend(_legend([group.name for group in groups], colours))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _site_law(group: ScalingGroup) -> PowerLaw | None:
+    return None if group.site is None else group.site.law
+
+
+def _group_of(run_name: str, groups: Sequence[ScalingGroup]) -> str | None:
+    return next((group.name for group in groups if any(r["run_name"] == run_name for r in group.runs)), None)
 
 
 def _scale(xs: Sequence[float], ys: Sequence[float], fits: Sequence[PowerLaw]) -> _Scale:
@@ -157,26 +180,25 @@ def _axes(scale: _Scale, axis: FlopsAxis) -> list[str]:
     return parts
 
 
-def _curve(scale: _Scale, fit: PowerLaw, start: float, colour: str) -> str:
+def _curve(scale: _Scale, fit: PowerLaw, start: float, colour: str, dashed: bool) -> str:
     low, high = math.log10(start), math.log10(TARGET_FLOPS)
     xs = [10 ** (low + (high - low) * index / (CURVE_POINTS - 1)) for index in range(CURVE_POINTS)]
     path = " ".join(f"{scale.x(x):.1f},{scale.y(fit.predict(x)):.1f}" for x in xs)
     end_x, end_y = scale.x(TARGET_FLOPS), scale.y(fit.predict(TARGET_FLOPS))
+    dash = ' stroke-dasharray="6 4"' if dashed else ""
     return (
-        f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2" stroke-dasharray="6 4"/>'
+        f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
         f'<rect x="{end_x - 5:.1f}" y="{end_y - 5:.1f}" width="10" height="10" fill="{colour}" '
         f'transform="rotate(45 {end_x:.1f} {end_y:.1f})"/>'
     )
 
 
-def _legend(names: Sequence[str], colours: dict[str, str], ungrouped: bool) -> list[str]:
+def _legend(names: Sequence[str], colours: dict[str, str]) -> list[str]:
     x = WIDTH - RIGHT + 20
-    rows = [(name, colours[name]) for name in names]
-    if ungrouped:
-        rows.append(("ungrouped runs", UNGROUPED_COLOUR))
+    rows = [*((name, colours[name]) for name in names), ("other runs", UNGROUPED_COLOUR)]
     parts = []
     for index, (name, colour) in enumerate(rows):
-        y = TOP + 10 + index * 20
+        y = TOP + 10 + index * 18
         parts.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{colour}"/>')
         parts.append(f'<text x="{x + 12}" y="{y + 4}">{escape(name)}</text>')
     return parts
@@ -186,41 +208,69 @@ def _axis_label(axis: FlopsAxis) -> str:
     return "model FLOPs" if axis is FlopsAxis.MODEL else "training hardware FLOPs"
 
 
-def _runs_table(entries: Sequence[RunsJsonEntry]) -> str:
+def _band(board: RunBoard) -> str:
+    if board.track.target_bpb is None or board.next_lower_bpb is None:
+        return ""
+    return f"<p>Runs with {board.next_lower_bpb:.4f} &lt; C4-EN bpb &le; {board.track.target_bpb:.4f}.</p>"
+
+
+def _runs_table(board: RunBoard) -> str:
+    if not board.runs:
+        return "<p>No run on this board.</p>"
     header = (
         '<tr><th>#</th><th class="text">run</th><th class="text">author</th><th>parameters</th>'
-        "<th>model FLOPs</th><th>hardware FLOPs</th><th>training time (s)</th><th>C4-EN bpb</th></tr>"
+        "<th>model FLOPs</th><th>hardware FLOPs</th><th>training time</th><th>C4-EN bpb</th>"
+        "<th>vs AdamW baseline</th></tr>"
     )
     rows = []
-    for rank, entry in enumerate(entries, start=1):
-        bpb = entry["eval_paloma_c4_en_bpb"]
+    for run in board.runs:
+        entry = run.entry
         rows.append(
-            f"<tr><td>{rank if bpb is not None else '-'}</td>"
+            f"<tr><td>{run.rank}</td>"
             f'<td class="text">{escape(entry["run_name"])}</td>'
             f'<td class="text">{escape(entry["author"]["name"])}</td>'
-            f"<td>{humanize(entry['model_size'])}</td><td>{entry['model_flops']:.3e}</td>"
-            f"<td>{entry['training_hardware_flops']:.3e}</td><td>{entry['training_time']:,.1f}</td>"
-            f"<td>{'-' if bpb is None else f'{bpb:.4f}'}</td></tr>"
+            f"<td>{humanize(entry['model_size'])}</td><td>{entry['model_flops']:.2e}</td>"
+            f"<td>{entry['training_hardware_flops']:.2e}</td><td>{entry['training_time'] / 60:.1f} m</td>"
+            f"<td>{entry['eval_paloma_c4_en_bpb']:.3f}</td><td>{run.relative_percent:+.2f}%</td></tr>"
         )
     return f"<table>{header}{''.join(rows)}</table>"
 
 
-def _groups_table(groups: Sequence[GroupRanking]) -> str:
+def _groups_table(board: ScalingBoard) -> str:
+    listed = (
+        _group_rows(board.groups, ranked=True)
+        if board.groups
+        else "<p>No scaling group is listed: none has a run over 3e20 hardware FLOPs.</p>"
+    )
+    if not board.unlisted:
+        return listed
+    return (
+        f"{listed}<h3>Groups the site does not list (no run over 3e20 hardware FLOPs)</h3>"
+        f"{_group_rows(board.unlisted, ranked=False)}"
+    )
+
+
+def _group_rows(groups: Sequence[ScalingGroup], ranked: bool) -> str:
     header = (
-        '<tr><th>#</th><th class="text">group</th><th>runs</th><th>a</th><th>b</th><th>c</th>'
-        f"<th>R&sup2;</th><th>bpb at {TARGET_LABEL}</th></tr>"
+        '<tr><th>#</th><th class="text">group</th><th>runs</th><th>intercept (ln a)</th><th>slope</th>'
+        f"<th>asymptote</th><th>R&sup2;</th><th>projected bpb</th><th>ours, converged: projected</th>"
+        f"<th>vs AdamW at {TARGET_LABEL}</th></tr>"
     )
     rows = []
     for rank, group in enumerate(groups, start=1):
-        fit = group.fit
+        site = _site_law(group)
         numbers = (
-            f"<td>{fit.a:.4g}</td><td>{fit.b:.4f}</td><td>{fit.c:.4f}</td><td>{fit.r2:.4f}</td>"
-            f"<td>{fit.predict(TARGET_FLOPS):.4f}</td>"
-            if fit is not None
+            f"<td>{math.log(site.a):.3f}</td><td>{-site.b:.3f}</td><td>{site.c:.3f}</td><td>{site.r2:.3f}</td>"
+            f"<td>{site.predict(TARGET_FLOPS):.3f}</td>"
+            if site is not None
             else '<td colspan="5">no fit: it needs three runs with a bpb</td>'
         )
+        ours = group.converged_projection
+        relative = group.relative_percent_at_target
         rows.append(
-            f'<tr><td>{rank if fit is not None else "-"}</td><td class="text">{escape(group.name)}</td>'
-            f"<td>{len(group.runs)}</td>{numbers}</tr>"
+            f'<tr><td>{rank if ranked else "-"}</td><td class="text">{escape(group.name)}</td>'
+            f"<td>{len(group.runs)}</td>{numbers}"
+            f"<td>{'-' if ours is None else f'{ours:.3f}'}</td>"
+            f"<td>{'-' if relative is None else f'{relative:+.2f}%'}</td></tr>"
         )
     return f"<table>{header}{''.join(rows)}</table>"
