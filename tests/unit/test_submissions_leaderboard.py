@@ -5,6 +5,7 @@ and prints the site's boards; `--json` prints the boards with the entries, `--ru
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -209,3 +210,39 @@ def test_html_writes_one_self_contained_page_with_the_chart_and_every_board(spee
     assert "scaling/s80" in html and f"{law(TARGET_FLOPS):.3f}" in html
     for heading in ("All Runs", "llama 30m (1.53 BPB)", "Scaling", "Groups the site does not list"):
         assert heading in html
+
+
+MARIN = Path(__file__).parents[1] / "data" / "leaderboard" / "marin"
+SITE = Path(__file__).parents[1] / "data" / "leaderboard" / "site"
+
+
+def test_real_results_files_make_the_sites_runs_json_entries_key_for_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Marin's own results files, under experiments/speedrun/ as in Marin's tree, give exactly the entries the
+    site's data/runs.json holds for those runs."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(MARIN, tmp_path / "experiments" / "speedrun")
+    site = {entry["run_name"]: entry for entry in json.loads((SITE / "runs.json").read_text())}
+
+    entries = entries_of("experiments/speedrun")
+
+    assert len(entries) == len(list(MARIN.rglob("speedrun_results.json"))) == 16
+    for entry in entries:
+        assert entry == site[entry["run_name"]]
+        assert list(entry) == list(site[entry["run_name"]])
+
+
+def test_real_ladders_get_the_sites_scaling_numbers_and_order(tmp_path: Path) -> None:
+    result = speedrun("leaderboard", str(MARIN), "--json")
+
+    assert result.returncode == 0, result.stderr
+    scaling = json.loads(result.stdout)["boards"][-1]
+    assert [(g["name"], round(g["site_fit"]["projected_bpb"], 3)) for g in scaling["groups"]] == [
+        ("adamc_llama_scaling", 0.835),
+        ("muon_llama_scaling", 0.836),
+        ("adamw_llama_scaling", 0.841),
+    ]
+    assert [round(g["converged_fit"]["projected_bpb"], 3) for g in scaling["groups"]] == [0.854, 0.853, 0.868]
+    # One 130m Qwen3 run is a group too small to fit, and never reached 3e20 hardware FLOPs: not listed.
+    assert [g["name"] for g in scaling["unlisted_groups"]] == ["muon_qwen3_scaling"]

@@ -164,3 +164,38 @@ def test_the_author_url_is_compared_as_written(tmp_path: Path) -> None:
         f'{folder}/speedrun_results.json: runs[0].run_info.author.url: found "WilliamHeld.com", '
         'expected "https://WilliamHeld.com" (from the config)'
     ) in result.stderr
+
+
+def test_each_family_is_recomputed_as_its_own_levanter_config_counts_it(tmp_path: Path) -> None:
+    """Marin's olmo_50m_h200 has 50,875,584 parameters, its Llama twin (llama_50m_h200) 50,874,048: the file
+    is checked as OLMo 2, so the Llama count is refused."""
+    folder = marin_folder(tmp_path, MARIN / "olmo_50m_h200" / "speedrun_results.json")
+    results = folder / "speedrun_results.json"
+    assert speedrun("validate", str(folder)).returncode == 0
+    document = json.loads(results.read_text())
+    document["runs"][0]["run_info"]["model_size"] = 50874048
+    results.write_text(json.dumps(document))
+
+    result = speedrun("validate", str(results))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"{results}: runs[0].run_info.model_size: found 50874048, expected 50875584 (recomputed from the "
+        "recorded"
+    )
+
+
+def test_a_recorded_config_of_a_family_not_known_here_is_named(tmp_path: Path) -> None:
+    folder = marin_folder(tmp_path)
+    results = folder / "speedrun_results.json"
+    document = json.loads(results.read_text())
+    document["runs"][0]["run_info"]["model_config"]["sliding_window"] = 4096  # Mistral's field
+    results.write_text(json.dumps(document))
+
+    result = speedrun("validate", str(results))
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"{results}: runs[0].run_info.model_config: found a config of no family known here, "
+        "expected a config of one of llama, qwen3, olmo2, mixtral"
+    )
