@@ -1,7 +1,9 @@
 """``speedrun validate FILE|DIR...``: check SpeedrunJob files and submission folders, one line per error.
 
-A ``speedrun_results.json`` (found in a directory, or named) is checked against the SpeedrunJob beside it:
-parameters, tokens and FLOPs recomputed from that config must match what the file claims."""
+A ``speedrun_results.json`` (found in a directory, or named) is checked against the SpeedrunJob beside it, or,
+with none beside it (a Marin folder: the run's .py script and its results), against the model config, train
+config and resources the file records: parameters, tokens and FLOPs recomputed from them must match what the
+file claims."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ _SUFFIXES = (".yaml", ".yml")
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check SpeedrunJob files and speedrun_results.json files against the config beside them.
+    """Check SpeedrunJob files, and speedrun_results.json files against the SpeedrunJob beside them or, with
+    none, against the configs they record (Marin's own folders).
 
     Directories are searched for *.yaml, *.yml and speedrun_results.json; YAML files there that hold no
     SpeedrunJob (a kustomization, a Secret) are left alone. Exits 2 on any error."""
