@@ -8,18 +8,23 @@ const tracksPath = process.argv[3] ?? "data/tracks.json";
 const runs = JSON.parse(readFileSync(runsPath, "utf8"));
 const tracks = JSON.parse(readFileSync(tracksPath, "utf8"));
 
-// App.tsx's filteredRuns, with every track of tracks.json kept.
-function filtered(selected: string) {
-  const currentTrack = tracks.find((t: any) => t.id === selected);
-  if (selected === "all") return runs;
-  if (selected === "scaling") return runs.filter((r: any) => r.run_name.includes("/"));
-  if (!currentTrack?.target_bpb) return runs;
-  const sortedTracks = tracks.filter((t: any) => t.id !== "all" && t.target_bpb)
-    .sort((a: any, b: any) => (b.target_bpb || 0) - (a.target_bpb || 0));
-  const idx = sortedTracks.findIndex((t: any) => t.id === selected);
-  const nextLower = idx < sortedTracks.length - 1 ? sortedTracks[idx + 1].target_bpb || 0 : 0;
-  return runs.filter((r: any) => r.eval_paloma_c4_en_bpb !== null &&
-    r.eval_paloma_c4_en_bpb <= currentTrack.target_bpb && r.eval_paloma_c4_en_bpb > nextLower);
+// Each board's runs, picked by the rule App.tsx applies (every track of tracks.json kept, not only the two
+// tabs the deployed site shows): all runs; runs with a folder for "scaling"; else the target band.
+function boardRuns(trackId: string) {
+  const track = tracks.find((t: any) => t.id === trackId);
+  if (trackId === "all") return runs;
+  if (trackId === "scaling") return runs.filter((run: any) => run.run_name.includes("/"));
+  if (!track?.target_bpb) return runs;
+  const targets = tracks
+    .filter((t: any) => t.id !== "all" && t.target_bpb)
+    .map((t: any) => ({ id: t.id, target: t.target_bpb }))
+    .sort((p: any, q: any) => q.target - p.target);
+  const position = targets.findIndex((t: any) => t.id === trackId);
+  const below = position + 1 < targets.length ? targets[position + 1].target : 0;
+  return runs.filter((run: any) => {
+    const bpb = run.eval_paloma_c4_en_bpb;
+    return bpb !== null && bpb > below && bpb <= track.target_bpb;
+  });
 }
 
 const out: any = {};
@@ -30,7 +35,7 @@ for (const xAxis of ["model_flops", "training_hardware_flops"] as const) {
     .filter((p: any) => p.x > 0 && p.y > 0).sort((a: any, b: any) => a.x - b.x);
   perAxis.baseline = computePowerLawWithOffset(baselinePts);
   for (const track of tracks) {
-    const filteredRuns = filtered(track.id);
+    const filteredRuns = boardRuns(track.id);
     const res: any = {};
     for (const yAxis of ["absolute", "relative"] as const) {
       const r = useSpeedrunData({ runs, filteredRuns, trackId: track.id, currentTrack: track, tracks, xAxis, yAxis });
