@@ -227,7 +227,7 @@ def test_real_results_files_make_the_sites_runs_json_entries_key_for_key(
 
     entries = entries_of("experiments/speedrun")
 
-    assert len(entries) == len(list(MARIN.rglob("speedrun_results.json"))) == 16
+    assert len(entries) == len(list(MARIN.rglob("speedrun_results.json"))) == 17
     for entry in entries:
         assert entry == site[entry["run_name"]]
         assert list(entry) == list(site[entry["run_name"]])
