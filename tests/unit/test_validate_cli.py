@@ -199,3 +199,22 @@ def test_a_recorded_config_of_a_family_not_known_here_is_named(tmp_path: Path) -
         f"{results}: runs[0].run_info.model_config: found a config of no family known here, "
         "expected a config of one of llama, qwen3, olmo2, mixtral"
     )
+
+
+def test_resources_recorded_as_this_projects_trainer_records_them_are_read_too(tmp_path: Path) -> None:
+    """Our trainer records the SpeedrunJob's resources section ({gpu: {type, count}}), not Marin's keys."""
+    folder = marin_folder(tmp_path)
+    results = folder / "speedrun_results.json"
+    document = json.loads(results.read_text())
+    document["runs"][0]["run_info"]["resources"] = {"gpu": {"type": "H200", "count": 1}}
+    results.write_text(json.dumps(document))
+    assert speedrun("validate", str(results)).returncode == 0
+
+    document["runs"][0]["run_info"]["resources"] = {"gpu": {"type": "H200", "count": 2}}
+    results.write_text(json.dumps(document))
+    result = speedrun("validate", str(results))
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"{results}: runs[0].run_info.training_hardware_flops: found 1540218909919616000.0"
+    )
+    assert "x 2 chips x 9.895e+14 FLOP/s (from the recorded resources)" in result.stderr

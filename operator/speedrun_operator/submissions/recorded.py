@@ -15,9 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+from pydantic import ValidationError
+
 from speedrun_operator import accelerators
 from speedrun_operator.api.families import FAMILIES, FamilyName, family_of_model_config
 from speedrun_operator.api.model import ModelShape, MoeShape
+from speedrun_operator.api.resources import ResourcesSpec
 from speedrun_operator.runinfo import flops_per_token, total_trainable_params
 from speedrun_operator.runinfo.keys import C4_EN_BPB, REQUIRED_RUN_INFO_KEYS
 from speedrun_operator.submissions.consistency import Problem, show
@@ -187,7 +190,18 @@ def _sequences(train: Mapping[str, Any]) -> int:
 
 
 def _hardware(resources: Mapping[str, Any]) -> tuple[int, float]:
-    """Chips and peak FLOP/s per chip of Marin's recorded resources (a GPU type and count, or a TPU slice)."""
+    """Chips and peak FLOP/s per chip of the recorded resources: Marin's (a GPU type and count, or a TPU
+    slice), or a SpeedrunJob's resources section as this project's trainer records it."""
+    if resources.keys() & {"gpu", "tpu", "cpu"}:
+        try:
+            ours = ResourcesSpec.model_validate(dict(resources))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise Unrecomputable(
+                Problem(f"resources.{key}", show(first.get("input")), first["msg"])
+            ) from None
+        return ours.num_chips, ours.peak_flops_per_device
     override = resources.get("device_flops_override")
     if override is not None and (not _is_number(override) or override <= 0):
         raise Unrecomputable(
