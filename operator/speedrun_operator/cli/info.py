@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from speedrun_operator import contract
+from speedrun_operator.api.model import MoeShape
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info, humanize
@@ -35,6 +36,7 @@ def info(file: Path, as_json: bool) -> None:
     rows = [
         ("model", job.spec.model.describe()),
         ("shape", f"{shape.num_layers} layers x {shape.hidden_dim} wide, seq {shape.seq_len}"),
+        *_experts_row(shape.moe),
         ("parameters", f"{run_info.parameters:,} ({run_info.parameters_display})"),
         ("vocab size", f"{run_info.vocab_size:,} ({job.spec.dataset.resolved_tokenizer})"),
         ("total tokens", f"{run_info.total_tokens:,} ({humanize(run_info.total_tokens)})"),
@@ -49,6 +51,13 @@ def info(file: Path, as_json: bool) -> None:
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
+
+
+def _experts_row(moe: MoeShape | None) -> list[tuple[str, str]]:
+    if moe is None:
+        return []
+    shared = f" + {moe.n_shared_experts} shared" if moe.n_shared_experts else ""
+    return [("experts", f"{moe.num_experts_per_tok} of {moe.n_routed_experts} per token{shared}")]
 
 
 def _duration(seconds: float) -> str:
