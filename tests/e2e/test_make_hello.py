@@ -32,6 +32,7 @@ FORBIDDEN = [
     "apt-get", "apt", "dpkg", "sudo", "su", "podman", "docker", "buildah", "containerd", "runc", "ctr",
     "debootstrap", "chromium", "kubectl", "helm", "go",
 ]  # fmt: skip
+PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--quiet"]
 STUB = '#!/bin/sh\necho "$(basename "$0") $*" >> "{log}"\nexit 127\n'
 
 
@@ -59,7 +60,8 @@ def wheelhouse() -> Path:
         listing = house / "requirements.txt"
         listing.write_text("\n".join(wanted) + "\n")
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(house), "-r", str(listing)],
+            # --find-links: the wheels already there are reused, only new requirements are fetched.
+            [*PIP_WHEEL, "--wheel-dir", str(house), "--find-links", str(house), "-r", str(listing)],
             check=True,
             timeout=3600,
         )

@@ -18,6 +18,7 @@ from speedrun_operator.manifests import load_job
     metavar="DIR|URL",
     help="Where results and checkpoints go. Default: the file's output, else ./speedrun-output.",
 )
+@click.option("--verbose", is_flag=True, help="Show the libraries' output (the run's log file) as it comes.")
 @click.option(
     "--validation-set",
     "validation_sets",
@@ -26,7 +27,7 @@ from speedrun_operator.manifests import load_job
     help="A validation set for a job that names none (repeat for several); replaces the default list, "
     f"${eval_sets.DEFAULT_VALIDATION_ENV} or else Paloma's c4_en (gated on the Hub: set HF_TOKEN).",
 )
-def run(file: Path, output: str | None, validation_sets: tuple[str, ...]) -> None:
+def run(file: Path, output: str | None, verbose: bool, validation_sets: tuple[str, ...]) -> None:
     """Train the SpeedrunJob in FILE here (a local Ray, the devices JAX sees) and write its results."""
     try:
         defaults = eval_sets.parse_options(validation_sets) if validation_sets else None
@@ -34,12 +35,12 @@ def run(file: Path, output: str | None, validation_sets: tuple[str, ...]) -> Non
         raise click.BadParameter(str(exc), param_hint="--validation-set") from None
     with exit_on_manifest_error():
         job = load_job(file)
-    if job.spec.resources.cpu is None:
-        click.echo(
-            f"{job.name}: asks for {job.spec.resources.describe()}; training on the devices JAX sees here"
-        )
-    from speedrun_trainer.runner import configure_logging, train_job
+    from speedrun_trainer.console import console_session, start_ray
+    from speedrun_trainer.runner import resolve_output, train_job
 
-    configure_logging()
-    result = train_job(job, output=output, console=True, local_ray=True, default_validation=defaults)
-    click.echo(f"results: {result.results_url}")
+    with console_session(job, resolve_output(job, output), verbose=verbose) as session:
+        start_ray(session)
+        # local_ray=False: the session has started this machine's Ray, with its logging options.
+        result = train_job(job, output=output, console=True, local_ray=False, default_validation=defaults)
+        session.line(f"results: {result.results_url}")
+        session.line(f"log: {session.log_path}")
