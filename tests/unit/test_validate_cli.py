@@ -215,6 +215,6 @@ def test_resources_recorded_as_this_projects_trainer_records_them_are_read_too(t
     result = speedrun("validate", str(results))
     assert result.returncode == 2
     assert result.stderr.startswith(
-        f"{results}: runs[0].run_info.training_hardware_flops: found 1540218909919616000.0"
+        f"{results}: runs[0].run_info.training_hardware_flops: found 1.540218909919616e+18"
     )
     assert "x 2 chips x 9.895e+14 FLOP/s (from the recorded resources)" in result.stderr
