@@ -28,8 +28,8 @@ class Author(ApiModel):
     affiliation: ShortText | None = Field(default=None, description="Organisation, if any.")
     url: Url | None = Field(
         default=None,
-        description="Homepage or profile: an http(s):// URL or a bare domain (WilliamHeld.com), kept as written "
-        "(results files record it so and are compared with it).",
+        description="Homepage or profile: an http(s):// URL or a bare domain (WilliamHeld.com), "
+        "kept as written (results files record it so and are compared with it).",
     )
 
     @field_validator("url")
