@@ -29,6 +29,16 @@ e2e-packages:
 	@docker/ensure-packages.sh "the e2e tier renders the leaderboard page in headless chromium" \
 	  chromium -- chromium
 
+## The operator image and the trainer image for ACCELERATOR (cpu, cuda or tpu), named REGISTRY/speedrun-...;
+## PUSH=1 pushes them. With podman, or docker when that is installed; podman is installed with apt if neither is.
+ACCELERATOR ?= cpu
+REGISTRY    ?= localhost
+TAG         ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml | head -n 1)
+images:
+	@command -v docker >/dev/null || docker/ensure-packages.sh "make images builds with podman (or docker)" \
+	  podman,runc -- podman runc
+	docker/build.sh --accelerator $(ACCELERATOR) --registry $(REGISTRY) --tag $(TAG) $(if $(PUSH),--push)
+
 ## The main job: train the bundled hello-world on this machine.
 hello: venv
 	$(VENV)/bin/speedrun run examples/hello-world-cpu.yaml

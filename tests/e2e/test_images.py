@@ -1,4 +1,4 @@
-"""The images the project ships, built with podman on a local Debian base and run for real.
+"""The images the project ships, built by docker/build.sh with podman on a local Debian base, run for real.
 
 The one tier for what an image holds and how it runs: a numeric non-root user, ``speedrun --version`` and
 ``speedrun info`` inside, exactly what pyproject.toml pins, the configuration KubeRay and Kubernetes rely on

@@ -1,7 +1,8 @@
 """The project's images, built with podman on a local Debian base and cached by a hash of their inputs.
 
-No registry is reachable here, so the base is made with ``debootstrap`` and ``podman import``; the
-Dockerfiles in ``docker/`` take it through ``--build-arg BASE_IMAGE``. Their ``apt-get``/``pip`` steps need
+They are built by ``docker/build.sh``, the command a user builds them with, with podman as its engine. No
+registry is reachable here, so the base is made with ``debootstrap`` and ``podman import``; the script hands
+it to the Dockerfiles in ``docker/`` as ``--build-arg BASE_IMAGE``. Their ``apt-get``/``pip`` steps need
 Debian's mirror and PyPI, hence ``--network host`` and the host's CA bundle mounted for ``PIP_CERT``. Each
 image's tag is a hash of everything that decides its content (Dockerfile, the files the build context
 admits, build arguments, the base's tag): an unchanged tree finds its image and builds nothing. podman keeps
@@ -45,14 +46,23 @@ class ImageSpec:
     name: str
     dockerfile: str
     build_args: tuple[tuple[str, str], ...] = ()
+    part: str = ""  # docker/build.sh --only: operator | trainer
 
     @property
     def repository(self) -> str:
         return f"localhost/{self.name}"
 
+    def ref(self, tag: str) -> str:
+        """The name docker/build.sh gives it: the trainer's tag ends in its accelerator."""
+        accelerator = dict(self.build_args).get("ACCELERATOR")
+        return f"{self.repository}:{tag}-{accelerator}" if accelerator else f"{self.repository}:{tag}"
 
-TRAINER_CPU = ImageSpec("speedrun-trainer", "docker/trainer.Dockerfile", (("ACCELERATOR", "cpu"),))
-OPERATOR = ImageSpec("speedrun-operator", "docker/operator.Dockerfile")
+
+BUILD_SCRIPT = "docker/build.sh"
+TRAINER_CPU = ImageSpec(
+    "speedrun-trainer", "docker/trainer.Dockerfile", (("ACCELERATOR", "cpu"),), part="trainer"
+)
+OPERATOR = ImageSpec("speedrun-operator", "docker/operator.Dockerfile", part="operator")
 PROJECT_IMAGES = (TRAINER_CPU, OPERATOR)
 
 
@@ -104,22 +114,23 @@ def podman_argv(cache: Path | None = None) -> list[str]:
     ]
 
 
-def podman(*args: str, cache: Path | None = None, timeout: float = 600, log: Path | None = None) -> str:
-    argv = [*podman_argv(cache), *args]
-    if log is None:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        if result.returncode != 0:
-            raise ImageError(f"podman {' '.join(args[:3])} failed: {result.stderr.strip()[-2000:]}")
-        return result.stdout
+def podman(*args: str, cache: Path | None = None, timeout: float = 600) -> str:
+    result = subprocess.run([*podman_argv(cache), *args], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise ImageError(f"podman {' '.join(args[:3])} failed: {result.stderr.strip()[-2000:]}")
+    return result.stdout
+
+
+def run_logged(argv: Sequence[str], log: Path, timeout: float) -> None:
+    """Run ``argv`` with its output appended to ``log``; on failure, raise with the log's last lines."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
-        out.write(f"\n$ podman {' '.join(args)}\n")
+        out.write(f"\n$ {' '.join(argv)}\n")
         out.flush()
         code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
     if code != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
-        raise ImageError(f"podman {' '.join(args[:3])} failed (exit {code}); end of {log}:\n{tail}")
-    return ""
+        raise ImageError(f"{Path(argv[0]).name} failed (exit {code}); end of {log}:\n{tail}")
 
 
 def image_exists(ref: str, cache: Path | None = None) -> bool:
@@ -146,6 +157,8 @@ def input_hash(spec: ImageSpec, base_ref: str, root: Path = REPO_ROOT) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([spec.dockerfile, spec.build_args, base_ref]).encode())
     digest.update((root / spec.dockerfile).read_bytes())
+    if (root / BUILD_SCRIPT).exists():
+        digest.update((root / BUILD_SCRIPT).read_bytes())
     for path in context_files(root):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -221,30 +234,38 @@ def ensure_base(cache: Path) -> BuiltImage:
 
 
 def ensure_image(spec: ImageSpec, base: BuiltImage, cache: Path, root: Path = REPO_ROOT) -> BuiltImage:
-    ref = f"{spec.repository}:{input_hash(spec, base.ref, root)}"
+    tag = input_hash(spec, base.ref, root)
+    ref = spec.ref(tag)
     started = time.monotonic()
     if image_exists(ref, cache):
         return BuiltImage(spec, ref, time.monotonic() - started, True, _read_timings(cache).get(ref))
     log = cache / "logs" / f"image-{spec.name}.log"
-    say(f"building {ref} with podman (log: {log})")
-    args = [
-        "build",
+    say(f"building {ref} with docker/build.sh and podman (log: {log})")
+    accelerator = dict(spec.build_args).get("ACCELERATOR")
+    argv = [
+        str(root / BUILD_SCRIPT),
+        "--only",
+        spec.part,
+        *(["--accelerator", accelerator] if accelerator else []),
+        "--registry",
+        "localhost",
+        "--tag",
+        tag,
+        "--engine",
+        " ".join(podman_argv(cache)),
+        "--base-image",
+        base.ref,
+        "--",
+        # Debian's mirror and PyPI through the host's network, its CA bundle for pip (PIP_CERT).
         "--network=host",
         f"--volume={HOST_CERTS}:{BUILD_CERTS}:ro",
         "--ulimit=nofile=20000:20000",
-        f"--file={root / spec.dockerfile}",
-        f"--build-arg=BASE_IMAGE={base.ref}",
         f"--build-arg=PIP_CERT={BUILD_CERTS}/ca-certificates.crt",
-        *(f"--build-arg={k}={v}" for k, v in spec.build_args),
-        # OCI image format ignores SHELL, and the Dockerfiles' RUN lines rely on bash with pipefail.
-        "--format=docker",
         "--layers",
-        f"--tag={ref}",
-        str(root),
     ]
-    podman(*args, cache=cache, timeout=1800, log=log)
+    run_logged(argv, log, timeout=1800)
     if not image_exists(ref, cache):  # podman build exits 0 when a signal stops it
-        raise ImageError(f"podman build of {ref} ended without the image; see {log}")
+        raise ImageError(f"docker/build.sh ended without the image {ref}; see {log}")
     seconds = time.monotonic() - started
     _record_build(cache, ref, seconds)
     say(f"  built {spec.name} in {seconds:.0f} s")
