@@ -57,10 +57,12 @@ def test_each_family_example_trains_that_familys_levanter_config(example: str, l
 @pytest.mark.parametrize(
     ("example", "parameters", "model_flops"),
     [
-        # From Marin's muonh_qwen3_scaling/130m, adamh_llama_scaling/130m and olmo_50m_h200 results files.
+        # From Marin's muonh_qwen3_scaling/130m, adamh_llama_scaling/130m, olmo_50m_h200 and
+        # moe_300m_activated results files.
         ("qwen3-130m-muonh", 154_147_328, 1.777337490915459e18),
         ("llama-130m-all-norm-adamh", 154_153_472, 1.777337490915459e18),
         ("olmo2-50m-h200", 50_875_584, 1.66350525825024e17),
+        ("mixtral-moe-300m", 905_104_128, 4.36257008123904e18),
     ],
 )
 def test_the_family_examples_have_the_numbers_of_the_marin_submissions_they_follow(
