@@ -33,6 +33,9 @@ WANDB_API_KEY_ENV = "WANDB_API_KEY"
 """W&B's own variable, filled from ``spec.tracking.apiKeySecret`` by secretKeyRef only."""
 HF_TOKEN_ENV = "HF_TOKEN"
 """Hugging Face's own variable, filled from ``spec.hfTokenSecret`` by secretKeyRef only."""
+DEFAULT_VALIDATION_ENV = "SPEEDRUN_DEFAULT_VALIDATION_SETS"
+"""The validation sets a job that names none evaluates, as JSON ``{NAME: [URL, ...]}``: the operator's setting
+of the same name, passed on to every pod (see ``eval_sets``)."""
 
 # --- Output layout ---------------------------------------------------------------------------------------
 

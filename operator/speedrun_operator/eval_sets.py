@@ -16,8 +16,8 @@ import json
 from collections.abc import Mapping, Sequence
 
 from speedrun_operator.api.dataset import PALOMA_C4_EN
+from speedrun_operator.contract import DEFAULT_VALIDATION_ENV as DEFAULT_VALIDATION_ENV
 
-DEFAULT_VALIDATION_ENV = "SPEEDRUN_DEFAULT_VALIDATION_SETS"
 PALOMA_DATASET = "hf://datasets/allenai/paloma"
 PALOMA_SUBSET_DIRS = {
     "4chan": "4chan_meta_sep",

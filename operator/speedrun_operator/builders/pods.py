@@ -22,7 +22,7 @@ def container_env(job: SpeedrunJob, config: OperatorConfig) -> list[dict[str, An
         {"name": contract.IMAGE_ENV, "value": image_of(job, config)},
         {"name": "RAY_USAGE_STATS_ENABLED", "value": "0"},
         {
-            "name": eval_sets.DEFAULT_VALIDATION_ENV,
+            "name": contract.DEFAULT_VALIDATION_ENV,
             "value": eval_sets.format_setting(config.default_validation_sets),
         },
     ]
