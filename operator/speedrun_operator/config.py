@@ -13,7 +13,8 @@ from speedrun_operator import eval_sets
 class OperatorConfig:
     """Defaults applied to every SpeedrunJob that does not set its own."""
 
-    default_image: str = "ghcr.io/marin-community/speedrun-trainer:latest"
+    # What `make images` builds here by default; a cluster pulls from a registry: set SPEEDRUN_DEFAULT_IMAGE.
+    default_image: str = "localhost/speedrun-trainer:0.1.0-cpu"
     default_output: str | None = None
     training_service_account: str | None = None
     ray_version: str = "2.49.2"
