@@ -7,7 +7,17 @@ from importlib.metadata import version
 import click
 
 from speedrun_operator import storage
-from speedrun_operator.cli import crd, export, info, leaderboard, operator_cmd, run, train, validate
+from speedrun_operator.cli import (
+    crd,
+    export,
+    import_cmd,
+    info,
+    leaderboard,
+    operator_cmd,
+    run,
+    train,
+    validate,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,3 +35,4 @@ main.add_command(run.run)
 main.add_command(train.train)
 main.add_command(export.export)
 main.add_command(leaderboard.leaderboard_command)
+main.add_command(import_cmd.import_command)

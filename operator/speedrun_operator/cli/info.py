@@ -14,6 +14,7 @@ from speedrun_operator.api.model import MoeShape
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.manifests import load_job
 from speedrun_operator.runinfo import compute_run_info, humanize
+from speedrun_operator.submissions.importer import compare_with_recorded
 
 
 @click.command()
@@ -47,6 +48,7 @@ def info(file: Path, as_json: bool) -> None:
         ("peak FLOP/s per chip", f"{run_info.peak_flops_per_chip:.4e}"),
         ("peak FLOP/s total", f"{run_info.peak_flops:.4e}"),
         ("time at 50% MFU", _duration(run_info.estimated_seconds_at_50pct_mfu)),
+        *compare_with_recorded(job, run_info),
     ]
     for key, value in rows:
         table.add_row(key, value)

@@ -1,0 +1,456 @@
+"""A results file → the SpeedrunJob that reproduces its run (``speedrun import``): the inverse of what the
+trainer records.
+
+The model comes from the recorded ``model_config`` through the same reader ``speedrun validate`` uses
+(``recorded.shape_of``: the family told by its Levanter fields, the shape and options read into a
+``ModelShape``, whose fields are the model section's). The train section comes from ``train_config``, whose
+keys are the train section's own names (Marin's SimpleTrainConfig, which the API mirrors) but for four
+renames, and from ``optimizer_config``, Levanter's optimizer as recorded: its type (named, or recognised by
+the fields only that optimizer has) and each field that differs from Levanter's default. What the pinned
+Levanter cannot build from the API — a submission's own model class, a field this Levanter lacks, a
+checkpoint to start from — is a ``Problem`` naming the key; the caller writes nothing unless told to write
+what it can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from speedrun_operator import accelerators
+from speedrun_operator.api import SpeedrunJob
+from speedrun_operator.api.base import API_VERSION, GROUP, KIND
+from speedrun_operator.api.dataset import BUNDLED, MARIN_FINEWEB_EDU_10B, MARIN_TOKENIZER
+from speedrun_operator.api.families import FAMILIES, MOE_FIELDS
+from speedrun_operator.api.model import (
+    DEFAULT_EXPERTS_PER_TOKEN,
+    DEFAULT_LBL_COEF,
+    DEFAULT_ROUTED_EXPERTS,
+    DEFAULT_RZL_COEF,
+    DEFAULT_SHARED_EXPERTS,
+    ModelShape,
+    ModelSpec,
+)
+from speedrun_operator.api.optimizers import LR_SCHEDULE_MODELS, OPTIMIZER_MODELS
+from speedrun_operator.api.resources import ResourcesSpec
+from speedrun_operator.api.status import RunInfo
+from speedrun_operator.api.train import MARIN_DATA_SEED, TrainSpec
+from speedrun_operator.submissions.consistency import Problem, show
+from speedrun_operator.submissions.recorded import Unrecomputable, expected_from_recorded, shape_of
+
+SOURCE_ANNOTATION = f"{GROUP}/imported-from"
+RECORDED_ANNOTATION = f"{GROUP}/recorded-run"
+"""What the original run recorded of its hardware and counts (JSON), for ``speedrun info`` to compare."""
+
+BUNDLED_DATASET = "bundled:speedrun-operator-tiny-corpus"
+"""``DatasetSpec.describe()`` of the bundled corpus: what the trainer records as tokenized_dataset."""
+MARIN_DEFAULT_STEPS_PER_EXPORT = 10000
+
+TRAIN_RENAMES = {
+    "train_batch_size": "batch_size",
+    "num_train_steps": "steps",
+    "steps_per_export": "steps_per_checkpoint",
+    "train_seq_len": "seq_len",
+}
+"""train_config keys whose train-section field has another name; every other key is the field's own."""
+NOT_REPRODUCIBLE = {
+    "initialize_from_checkpoint_path": "the run started from a checkpoint, which a SpeedrunJob cannot name",
+    "initialize_from_hf": "the run started from a Hugging Face checkpoint, which a SpeedrunJob cannot name",
+    "int8": "int8 training is not offered by the API",
+}
+"""train_config keys that change the run when set (not null, not false) and that the API has no field for."""
+
+SHARED_DEFAULTS: dict[str, Any] = {
+    "weight_decay": 0.1,
+    "warmup": 0.01,
+    "decay": None,
+    "rewarmup": 0.0,
+    "min_lr_ratio": 0.1,
+    "cycle_length": None,
+    "cycles": None,
+    "weight_decay_modules": None,
+    "default_weight_decay_mask": None,
+    "lr_schedule": "cosine",
+}
+"""Levanter's OptimizerConfig defaults of the fields the train section holds for every optimizer."""
+NO_WEIGHT_DECAY = frozenset({"mini", "muon", "scion", "soap"})
+"""Optimizers whose Levanter class defaults weight_decay to 0."""
+ADAMW_SCALARS = ("beta1", "beta2", "epsilon", "max_grad_norm")
+"""The default AdamW's fields that the train section holds itself (SimpleTrainConfig's scalars)."""
+NEUTRAL_OPTIMIZER_FIELDS: dict[str, Any] = {"cooldown": None, "haps": None, "power_of_schedule": 1.0}
+"""Recorded optimizer fields the pinned Levanter lacks (deprecated, or from another branch), and the value
+at which each changes nothing."""
+
+ANY = object()
+NEUTRAL_MODEL_FIELDS: dict[str, Any] = {
+    "tokenizer": ANY,
+    "reference_checkpoint": ANY,
+    "cross_entropy_block_size": ANY,
+    "flash_attention_block_size": ANY,
+    "use_flash_attention": ANY,
+    "use_layer_norm_weight": True,
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "use_sliding_window": False,
+    "sliding_window": ANY,
+    "rope_scaling": None,
+}
+"""Levanter model fields the API does not set: ANY where the value changes no number the run produces (the
+tokenizer, kernel block sizes, the attention kernel), else the value the trainer always trains with."""
+MODEL_RENAMES = {"activation_function": "activation"}
+"""model_config keys whose ModelShape field has another name (rope's theta is read apart)."""
+
+
+class ImportFailed(ValueError):
+    """The input is no results file this can read: one line naming the key."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    job: SpeedrunJob
+    """The SpeedrunJob that reproduces the run, as far as the results allow."""
+    missing: list[Problem]
+    """What the results do not hold enough of to reproduce the run exactly."""
+
+    def manifest(self) -> dict[str, Any]:
+        """The job as a file: only what the import set (both seeds included), and its annotations."""
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": self.job.name, "annotations": dict(self.job.metadata.annotations)},
+            "spec": self.job.spec.model_dump(mode="json", exclude_unset=True),
+        }
+
+
+def run_infos(text: str, where: str) -> list[dict[str, Any]]:
+    """Each run's run_info in a results document ``{"runs": [{"run_info": {...}}, ...]}``."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFailed(f"{where}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    runs = document.get("runs") if isinstance(document, dict) else None
+    if not isinstance(runs, list) or not runs:
+        raise ImportFailed(f'{where}: runs: {_found(runs)}, expected a list of {{"run_info": {{...}}}}')
+    infos = []
+    for index, run in enumerate(runs):
+        info = run.get("run_info") if isinstance(run, dict) else None
+        if not isinstance(info, dict):
+            raise ImportFailed(f"{where}: runs[{index}].run_info: {_found(info)}, expected an object")
+        infos.append(info)
+    return infos
+
+
+def import_run(info: Mapping[str, Any], name: str, source: str) -> Imported:
+    """The SpeedrunJob ``name`` for one run_info; raises ImportFailed when not even a partial job can be made
+    (no model of a known family, no steps, no hardware)."""
+    missing: list[Problem] = []
+    model = _model(_object(info, "model_config"), missing)
+    train_config = _object(info, "train_config")
+    train = _train(train_config, model, missing)
+    spec: dict[str, Any] = {
+        "author": info.get("author"),
+        "description": info.get("description") or f"Imported from {source}",
+        "model": model,
+        "train": train,
+        "resources": _resources(_object(info, "resources")),
+        "dataset": _dataset(info),
+    }
+    manifest = {
+        "metadata": {
+            "name": name,
+            "annotations": {SOURCE_ANNOTATION: source, RECORDED_ANNOTATION: json.dumps(_recorded(info))},
+        },
+        "spec": {key: value for key, value in spec.items() if value is not None},
+    }
+    try:
+        job = SpeedrunJob.model_validate(manifest)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ImportFailed(f"{key}: {_found(first.get('input'))}, {first['msg']}") from None
+    return Imported(job, missing)
+
+
+def job_name(parts: list[str]) -> str:
+    """A Kubernetes name from path parts: ['muon_llama_scaling', '130m'] → muon-llama-scaling-130m."""
+    name = re.sub(r"[^a-z0-9]+", "-", "-".join(parts).lower()).strip("-")
+    return name[:63].rstrip("-") or "imported-run"
+
+
+def _model(config: Mapping[str, Any], missing: list[Problem]) -> dict[str, Any]:
+    try:
+        shape = shape_of(config)
+    except Unrecomputable as exc:
+        raise ImportFailed(str(exc.problem)) from None
+    family = FAMILIES[shape.family]
+    read = {field.name for field in dataclasses.fields(ModelShape)} | set(MODEL_RENAMES) | {"rope"}
+    unknown = sorted(
+        key
+        for key, value in config.items()
+        if key not in read and key not in MOE_FIELDS and not _neutral(NEUTRAL_MODEL_FIELDS, key, value)
+    )
+    if unknown:
+        missing.append(
+            Problem(
+                "model_config",
+                ", ".join(f"{key} {show(config[key])}" for key in unknown),
+                f"fields of Levanter's {family.levanter_config} only: this run used its own model code "
+                "(the submission's .py script beside its results file), which a SpeedrunJob cannot carry",
+            )
+        )
+    rope = config.get("rope") or {}
+    if not isinstance(rope, dict) or set(rope) - {"theta", "factor"} or rope.get("factor", 1.0) != 1.0:
+        missing.append(Problem("model_config.rope", show(rope), 'Levanter\'s default rope {"theta": T}'))
+    theta = rope.get("theta", 10000.0) if isinstance(rope, dict) else 10000.0
+    shape = dataclasses.replace(shape, rope_theta=float(theta), attn_backend=config.get("attn_backend"))
+    return _differing_from_defaults(_spec_fields(shape), family.layer_norm_epsilon)
+
+
+def _spec_fields(shape: ModelShape) -> dict[str, Any]:
+    """ModelShape → the model section's fields (the same names; the experts flattened, an auxiliary loss
+    that is off written as 0)."""
+    fields = {field.name: getattr(shape, field.name) for field in dataclasses.fields(shape)}
+    moe = fields.pop("moe")
+    if moe is not None:
+        for name, value in dataclasses.asdict(moe).items():
+            fields[name] = 0.0 if name.endswith("_coef") and value is None else value
+    return fields
+
+
+def _differing_from_defaults(fields: dict[str, Any], layer_norm_epsilon: float) -> dict[str, Any]:
+    """The fields whose value is not what the model section means when they are left out."""
+    defaults = {name: info.default for name, info in ModelSpec.model_fields.items()}
+    defaults |= {
+        "layer_norm_epsilon": layer_norm_epsilon,
+        "n_routed_experts": DEFAULT_ROUTED_EXPERTS,
+        "num_experts_per_tok": DEFAULT_EXPERTS_PER_TOKEN,
+        "n_shared_experts": DEFAULT_SHARED_EXPERTS,
+        "lbl_coef": DEFAULT_LBL_COEF,
+        "rzl_coef": DEFAULT_RZL_COEF,
+    }
+    return {name: value for name, value in fields.items() if value != defaults[name]}
+
+
+def _train(config: Mapping[str, Any], model: Mapping[str, Any], missing: list[Problem]) -> dict[str, Any]:
+    for key, why in NOT_REPRODUCIBLE.items():
+        if config.get(key) not in (None, False):
+            missing.append(Problem(f"train_config.{key}", show(config[key]), f"null ({why})"))
+    given = {TRAIN_RENAMES.get(key, key): value for key, value in config.items() if value is not None}
+    train = {name: given[name] for name in TrainSpec.model_fields if name in given}
+    batch = train.pop("batch_size", None)
+    if isinstance(batch, list):
+        train["batch_schedule"] = [_schedule_step(step) for step in batch]
+    elif batch is not None:
+        train["batch_size"] = batch
+    if train.get("steps_per_checkpoint") == MARIN_DEFAULT_STEPS_PER_EXPORT:
+        del train["steps_per_checkpoint"]
+    if train.get("seq_len") == model.get("seq_len"):
+        train.pop("seq_len", None)
+    train["seed"] = given.get("seed", 0)
+    train["data_seed"] = given.get("data_seed", MARIN_DATA_SEED)
+    recorded = config.get("optimizer_config")
+    if isinstance(recorded, dict):
+        _optimizer(recorded, train, missing)
+    elif config.get("skip_bad_steps") not in (None, False):
+        train["optimizer"] = {"type": "adam", "skip_bad_steps": {}}
+        for name in ADAMW_SCALARS:
+            if name in train:
+                train["optimizer"][name] = train.pop(name)
+    return train
+
+
+def _schedule_step(step: Any) -> dict[str, Any]:
+    if not isinstance(step, dict):
+        raise ImportFailed(
+            f'train_config.train_batch_size: {_found(step)}, expected {{"start": S, "value": N}}'
+        )
+    return {"start_step": step.get("start"), "batch_size": step.get("value")}
+
+
+def _optimizer(recorded: Mapping[str, Any], train: dict[str, Any], missing: list[Problem]) -> None:
+    """Fold the recorded optimizer into ``train``: the shared fields onto train itself, the optimizer's own
+    fields that differ from Levanter's defaults into train.optimizer (or, for AdamW, into the scalars)."""
+    where = "train_config.optimizer_config"
+    kind = recorded.get("type") or _recognise(recorded, where)
+    model = OPTIMIZER_MODELS.get(str(kind))
+    if model is None:
+        raise ImportFailed(f"{where}.type: {_found(kind)}, expected one of {', '.join(OPTIMIZER_MODELS)}")
+    if "learning_rate" in recorded:
+        train["learning_rate"] = recorded["learning_rate"]
+    for name, default in SHARED_DEFAULTS.items():
+        if name == "weight_decay" and kind in NO_WEIGHT_DECAY:
+            default = 0.0
+        value = recorded.get(name)
+        if name not in train and name in recorded and value != default:
+            train[name] = value
+    schedule = train.pop("lr_schedule", None)
+    if isinstance(schedule, dict):
+        train["lr_schedule_config"] = _lr_schedule(schedule, f"{where}.lr_schedule")
+    elif schedule is not None:
+        train["lr_schedule"] = schedule
+    own_fields = set(model.model_fields) - {"type"}
+    for key in sorted(set(recorded) - own_fields - set(SHARED_DEFAULTS) - {"type", "learning_rate"}):
+        if not _neutral(NEUTRAL_OPTIMIZER_FIELDS, key, recorded[key]):
+            missing.append(
+                Problem(
+                    f"{where}.{key}",
+                    show(recorded[key]),
+                    f"a field of the pinned Levanter's {kind} (it has none)",
+                )
+            )
+    own = {
+        name: _api_value(name, recorded[name])
+        for name in own_fields
+        if name in recorded and _api_value(name, recorded[name]) != model.model_fields[name].default
+    }
+    if kind == "adam" and set(own) <= set(ADAMW_SCALARS):
+        for name, value in own.items():
+            train.setdefault(name, value)
+        return
+    for name in ADAMW_SCALARS:
+        if name in train:
+            own.setdefault(name, train.pop(name))
+    train["optimizer"] = {"type": kind, **dict(sorted(own.items()))}
+
+
+def _recognise(recorded: Mapping[str, Any], where: str) -> str:
+    """The optimizer whose fields the record has: Marin records Levanter's config without its type. The one
+    with all the recorded fields and the fewest others (an older Levanter recorded fewer)."""
+    own = set(recorded) - set(SHARED_DEFAULTS) - set(NEUTRAL_OPTIMIZER_FIELDS) - {"learning_rate"}
+    fits = sorted(
+        (len(set(model.model_fields) - {"type"} - own), name)
+        for name, model in OPTIMIZER_MODELS.items()
+        if own <= set(model.model_fields)
+    )
+    if not fits:
+        raise ImportFailed(
+            f"{where}: fields {', '.join(sorted(own))}, expected the fields of one optimizer the pinned "
+            f"Levanter registers ({', '.join(OPTIMIZER_MODELS)})"
+        )
+    if len(fits) > 1 and fits[0][0] == fits[1][0]:
+        raise ImportFailed(f"{where}: fields {', '.join(sorted(own))} fit both {fits[0][1]} and {fits[1][1]}")
+    return fits[0][1]
+
+
+def _api_value(name: str, value: Any) -> Any:
+    """A recorded Levanter value as the API holds it: Levanter's skip_bad_steps=False is the API's unset."""
+    if name == "skip_bad_steps":
+        return None if value is False else ({} if value is True else value)
+    return value
+
+
+def _lr_schedule(recorded: Mapping[str, Any], where: str) -> dict[str, Any]:
+    kind = recorded.get("type")
+    model = LR_SCHEDULE_MODELS.get(str(kind))
+    if model is None:
+        raise ImportFailed(f"{where}.type: {_found(kind)}, expected one of {', '.join(LR_SCHEDULE_MODELS)}")
+    params = {
+        name: recorded[name]
+        for name in model.model_fields
+        if name != "type" and name in recorded and recorded[name] != model.model_fields[name].default
+    }
+    return {"type": kind, **params}
+
+
+def _resources(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """Marin's resources (a TPU slice, or a GPU type and count) or ours (the SpeedrunJob's section)."""
+    if recorded.keys() & {"gpu", "tpu", "cpu"}:
+        return dict(recorded)
+    section: dict[str, Any]
+    if "tpu_type" in recorded:
+        slices = recorded.get("slice_count") or 1
+        section = {"tpu": {"type": recorded["tpu_type"], **({"slices": slices} if slices != 1 else {})}}
+    elif "accelerator_type" in recorded:
+        section = {"gpu": {"type": recorded["accelerator_type"], "count": recorded.get("gpu_count", 1)}}
+    else:
+        raise ImportFailed(
+            f"resources: {_found(dict(recorded))[:80]}, expected a GPU (accelerator_type, gpu_count) "
+            "or a TPU (tpu_type)"
+        )
+    if recorded.get("device_flops_override") is not None:
+        section["peak_flops_per_chip"] = recorded["device_flops_override"]
+    return section
+
+
+def _dataset(info: Mapping[str, Any]) -> dict[str, Any]:
+    recorded = info.get("tokenized_dataset")
+    tokenizer = (info.get("model_config") or {}).get("tokenizer")
+    if recorded == BUNDLED_DATASET:
+        return {"bundled": True}
+    dataset: dict[str, Any] = {}
+    if isinstance(recorded, str) and recorded not in ("", MARIN_FINEWEB_EDU_10B):
+        dataset["cache_url"] = recorded
+    if tokenizer not in (None, MARIN_TOKENIZER, BUNDLED):
+        dataset["tokenizer"] = tokenizer
+        vocab = info.get("vocab_size")
+        if vocab is not None and accelerators.tables().tokenizer_vocab.get(tokenizer) != vocab:
+            dataset["vocab_size"] = vocab
+    if info.get("validation_sets_default") is False and isinstance(info.get("validation_sets"), dict):
+        dataset["validation_urls"] = info["validation_sets"]
+    return dataset
+
+
+def _recorded(info: Mapping[str, Any]) -> dict[str, Any]:
+    """The original run's hardware and counts, as its results hold them (chips and peak FLOP/s as
+    ``speedrun validate`` reads them from the recorded resources)."""
+    keys = ("model_size", "total_tokens", "model_flops", "training_time")
+    recorded: dict[str, Any] = {key: info[key] for key in keys if key in info}
+    with contextlib.suppress(Unrecomputable, ImportFailed, ValidationError):
+        expected = expected_from_recorded(info)
+        recorded["chips"] = expected.chips
+        recorded["peak_flops_per_chip"] = expected.peak_flops_per_chip
+        recorded["hardware"] = ResourcesSpec.model_validate(_resources(_object(info, "resources"))).describe()
+    return recorded
+
+
+def _neutral(table: Mapping[str, Any], key: str, value: Any) -> bool:
+    return key in table and (
+        table[key] is ANY or table[key] == value or (table[key] is None and value is None)
+    )
+
+
+def _object(info: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = info.get(key)
+    if not isinstance(value, dict):
+        raise ImportFailed(f"{key}: {_found(value)}, expected an object (the config Marin records)")
+    return value
+
+
+def _found(value: Any) -> str:
+    return "missing" if value is None else f"found {show(value)}"
+
+
+def compare_with_recorded(job: SpeedrunJob, info: RunInfo) -> list[tuple[str, str]]:
+    """For an imported job: what its hardware changes against the recorded run (chips, peak FLOP/s, time)
+    and whether what the run is stays (parameters, tokens, model FLOPs). None without the annotation."""
+    text = job.metadata.annotations.get(RECORDED_ANNOTATION)
+    if text is None:
+        return []
+    recorded = json.loads(text)
+    same = [
+        label
+        for label, key, value in (
+            ("parameters", "model_size", info.parameters),
+            ("total tokens", "total_tokens", info.total_tokens),
+            ("model FLOPs", "model_flops", info.model_flops),
+        )
+        if recorded.get(key) == value
+    ]
+    rows = [("as recorded", ", ".join(same) or "nothing")]
+    if "chips" in recorded:
+        changes = [
+            f"{recorded.get('hardware', '?')} → {job.spec.resources.describe()}",
+            f"chips {recorded['chips']} → {info.num_chips}",
+            f"peak FLOP/s per chip {recorded['peak_flops_per_chip']:.4e} → {info.peak_flops_per_chip:.4e}",
+        ]
+        rows.append(("hardware change", "; ".join(changes)))
+    if "training_time" in recorded:
+        rows.append(("recorded training time", f"{recorded['training_time']:.0f} s"))
+    return rows
