@@ -99,3 +99,18 @@ def test_the_chart_ships_the_same_kopf_peering_crds_as_crds_folder() -> None:
     assert chart_copy.read_text() == (ROOT / "crds" / "kopf-peering.yaml").read_text(), (
         "copy crds/kopf-peering.yaml over the chart's copy"
     )
+
+
+def test_a_tagged_union_is_one_structural_object_whose_rules_name_the_types_of_each_field() -> None:
+    from speedrun_operator.api.optimizers import OPTIMIZER_MODELS
+
+    train = generated_schema()["properties"]["spec"]["properties"]["train"]["properties"]
+    optimizer = train["optimizer"]
+    assert optimizer["type"] == "object" and optimizer["required"] == ["type"]
+    assert optimizer["properties"]["type"]["enum"] == list(OPTIMIZER_MODELS)
+    assert not {"oneOf", "anyOf", "allOf"} & {key for _, node in schema_nodes(optimizer) for key in node}
+    rules = {rule["rule"]: rule["message"] for rule in optimizer["x-kubernetes-validations"]}
+    rule = '!has(self.adamLr) || self.type in ["adamH", "muon", "muonH"]'
+    assert rules[rule] == "adamLr belongs to type adamH, muon, muonH only; remove it or change type"
+    assert "Default: 0.9 (adam" in optimizer["properties"]["beta1"]["description"]
+    assert train["lrScheduleConfig"]["properties"]["type"]["enum"][-1] == "power"

@@ -3,8 +3,11 @@ names no validation sets, the default list: Paloma's c4_en unless the chart or `
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,12 +19,13 @@ from levanter.optim.config import CosineLrSchedule, PowerLrSchedule
 from levanter.optim.skipstep import SkipStepConfig
 from levanter.tracker import NoopConfig
 
-from fixtures.trainer import JobFactory, write_job
+from fixtures.trainer import TINY_SPEC, JobFactory, job_document, write_job
 from speedrun_operator import eval_sets
+from speedrun_operator.api import SpeedrunJob
 from speedrun_operator.builders.pods import container_env
 from speedrun_operator.cli import main
 from speedrun_operator.config import OperatorConfig
-from speedrun_trainer import runner
+from speedrun_trainer import console, runner
 from speedrun_trainer.levanter_config import build_train_config
 from speedrun_trainer.optimizers import serialised
 from speedrun_trainer.paths import RunPaths
@@ -64,7 +68,11 @@ def test_adamw_options_marin_runs_use_reach_adamconfig(tiny_job: JobFactory) -> 
                "skipBadSteps": {"rollingIntervalLength": 64}}  # fmt: skip
     optimizer = built(tiny_job(train={"optimizer": options})).optimizer
     assert isinstance(optimizer, AdamConfig)
-    assert (optimizer.adamc_weight_decay, optimizer.nesterov, optimizer.update_rms_clipping) == (True, True, 1.0)
+    assert (optimizer.adamc_weight_decay, optimizer.nesterov, optimizer.update_rms_clipping) == (
+        True,
+        True,
+        1.0,
+    )
     assert optimizer.skip_bad_steps == SkipStepConfig(rolling_interval_length=64)
     clipped = built(tiny_job(train={"optimizer": {"type": "adam", "clipUpdateNorm": {}}})).optimizer
     assert clipped.clip_update_norm == ClipUpdateNormConfig() and clipped.skip_bad_steps is False
@@ -73,8 +81,8 @@ def test_adamw_options_marin_runs_use_reach_adamconfig(tiny_job: JobFactory) -> 
 def test_cautious_with_adamc_and_kron_build_their_levanter_configs(tiny_job: JobFactory) -> None:
     cautious = built(tiny_job(train={"optimizer": {"type": "cautious", "adamcWeightDecay": True}})).optimizer
     assert cautious == CautiousConfig(learning_rate=3.0e-3, adamc_weight_decay=True)
-    kron = built(tiny_job(train={"optimizer": {"type": "kron", "memorySaveMode": "one_diag"}})).optimizer
-    assert kron == KronConfig(learning_rate=3.0e-3, memory_save_mode="one_diag")
+    kron = built(tiny_job(train={"optimizer": {"type": "kron", "memorySaveMode": "all_diag"}})).optimizer
+    assert kron == KronConfig(learning_rate=3.0e-3, memory_save_mode="all_diag")
 
 
 def test_lr_schedule_parameters_and_power_reach_levanter(tiny_job: JobFactory) -> None:
@@ -115,21 +123,30 @@ def chart_env(values: dict[str, Any]) -> dict[str, str]:
     the template folds the [{name, urls}] list into one JSON object (helm's toJson sorts keys)."""
     template = (CHART / "templates" / "deployment.yaml").read_text()
     assert "SPEEDRUN_DEFAULT_VALIDATION_SETS" in template
-    assert "range .Values.defaults.validationSets" in template and "set $validationSets .name .urls" in template
+    assert (
+        "range .Values.defaults.validationSets" in template and "set $validationSets .name .urls" in template
+    )
     folded = {entry["name"]: entry["urls"] for entry in values["defaults"]["validationSets"]}
     return {eval_sets.DEFAULT_VALIDATION_ENV: json.dumps(folded, sort_keys=True, separators=(",", ":"))}
 
 
 def test_the_charts_default_value_is_paloma_c4_en() -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert OperatorConfig.from_env(chart_env(values)).default_validation_sets == eval_sets.DEFAULT_VALIDATION_SETS
+    assert (
+        OperatorConfig.from_env(chart_env(values)).default_validation_sets
+        == eval_sets.DEFAULT_VALIDATION_SETS
+    )
 
 
 def test_the_chart_value_changes_the_list_a_job_gets(tiny_job: JobFactory) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    values["defaults"]["validationSets"] = [{"name": "paloma/wikitext_103", "urls": ["gs://my-bucket/wiki/*.jsonl.gz"]}]
+    values["defaults"]["validationSets"] = [
+        {"name": "paloma/wikitext_103", "urls": ["gs://my-bucket/wiki/*.jsonl.gz"]}
+    ]
     job = tiny_job(**DEFAULT_DATASET)
-    pod_env = {var["name"]: var["value"] for var in container_env(job, OperatorConfig.from_env(chart_env(values)))}
+    pod_env = {
+        var["name"]: var["value"] for var in container_env(job, OperatorConfig.from_env(chart_env(values)))
+    }
     # The trainer in the pod reads the list from its environment.
     config = built(job, default_validation=eval_sets.from_env(pod_env))
     assert validation_components(config) == {"paloma/wikitext_103": ["gs://my-bucket/wiki/*.jsonl.gz"]}
@@ -144,9 +161,23 @@ def test_the_run_option_changes_the_list_a_job_gets(
         given.update(kwargs, job=job)
         return runner.TrainResult(results_url="(not trained)", run_info={})
 
+    @contextlib.contextmanager
+    def console_session(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        yield SimpleNamespace(line=lambda text: None, log_path="(no log)")
+
+    # Only the option's path into train_job is under test: no terminal, no Ray, no training.
     monkeypatch.setattr(runner, "train_job", train_job)
+    monkeypatch.setattr(console, "console_session", console_session)
+    monkeypatch.setattr(console, "start_ray", lambda session: None)
     file = write_job(tiny_job(**DEFAULT_DATASET), tmp_path)
-    args = ["run", str(file), "--validation-set", "paloma/ptb", "--validation-set", "mine=gs://my-bucket/a,gs://my-bucket/b"]
+    args = [
+        "run",
+        str(file),
+        "--validation-set",
+        "paloma/ptb",
+        "--validation-set",
+        "mine=gs://my-bucket/a,gs://my-bucket/b",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     config = built(given["job"], default_validation=given["default_validation"])
@@ -181,3 +212,22 @@ def test_each_optimizer_example_trains_with_that_levanter_optimizer(
     optimizer = built(load_job(EXAMPLES / f"{example}.yaml")).optimizer
     assert type(optimizer) is levanter_class
     assert {name: getattr(optimizer, name) for name in settings} == settings
+
+
+def unchecked_job(train: dict[str, Any]) -> SpeedrunJob:
+    """The tiny job without the cross-field checks (which refuse what the pinned Levanter cannot train)."""
+    return SpeedrunJob.model_validate(
+        job_document("tiny", {**TINY_SPEC, "train": {**TINY_SPEC["train"], **train}})
+    )
+
+
+def test_kron_and_sophia_h_serialise_with_their_registry_names_and_schedule() -> None:
+    # draccus cannot encode the declared type of Kron's float-or-callable field, only its value.
+    for name in ("kron", "sophia-h"):
+        encoded = serialised(built(unchecked_job({"optimizer": {"type": name}})).optimizer)
+        assert encoded["type"] == name and encoded["learning_rate"] == 3.0e-3
+    schedule = {"lrScheduleConfig": {"type": "cosine", "exponent": 2.0}, "optimizer": {"type": "kron"}}
+    assert serialised(built(unchecked_job(schedule)).optimizer)["lr_schedule"] == {
+        "type": "cosine",
+        "exponent": 2.0,
+    }

@@ -3,6 +3,7 @@ scalars when none is), with the shared learning rate, weight decay and LR schedu
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import draccus
@@ -86,6 +87,13 @@ def _power_batch_size(train: TrainSpec, given: int | None) -> int:
 
 def serialised(config: OptimizerConfig) -> dict[str, Any]:
     """The optimizer as Levanter's config serialises it inside ``TrainLmConfig`` (draccus: its registry name
-    under ``type``, then its fields), which is what Marin's results record as ``optimizer_config``."""
-    encoded: dict[str, Any] = draccus.encode(config)
-    return {"type": OptimizerConfig.get_choice_name(type(config)), **encoded}
+    under ``type``, then its fields), which is what Marin's results record as ``optimizer_config``. Field by
+    field, by value: draccus cannot encode a few declared types (Kron's float-or-callable probability)."""
+    fields = {field.name: _encoded(getattr(config, field.name)) for field in dataclasses.fields(config)}
+    return {"type": str(OptimizerConfig.get_choice_name(type(config))), **fields}
+
+
+def _encoded(value: Any) -> Any:
+    if isinstance(value, LrSchedule):
+        return {"type": LrSchedule.get_choice_name(type(value)), **draccus.encode(value)}
+    return draccus.encode(value)

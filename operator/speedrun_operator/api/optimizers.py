@@ -366,6 +366,24 @@ OPTIMIZER_MODELS: dict[str, type[ApiModel]] = {
 }
 """Optimizer models by Levanter registry name."""
 
+PINNED_LEVANTER = "1.2.dev1644"
+
+
+def training_blocker(optimizer: ApiModel) -> tuple[str, str] | None:
+    """(field, why) when the pinned Levanter cannot train with these settings, which a tiny run on the CPU
+    shows (tests/e2e/test_trainer_optimizers.py): refused up front rather than after the hardware is up."""
+    if isinstance(optimizer, SophiaHSpec):
+        return "type", (
+            f"Levanter {PINNED_LEVANTER}'s trainer cannot train sophia-h (the objective it hands Sophia "
+            "unpacks the loss as a (loss, metrics) pair and fails at its first step); pick another optimizer"
+        )
+    if isinstance(optimizer, KronSpec) and optimizer.memory_save_mode != "all_diag":
+        return "memorySaveMode", (
+            f"Levanter {PINNED_LEVANTER}'s kron cannot build triangular preconditioners under JAX 0.7 (it "
+            "asks the abstract mesh for its devices); set memorySaveMode: all_diag"
+        )
+    return None
+
 
 class ConstantScheduleSpec(ApiModel):
     """constant: the peak LR throughout (after warmup)."""

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ValidationError
 
 from speedrun_operator.api.base import DNS_NAME_PATTERN
 from speedrun_operator.api.job import SpeedrunJob
-from speedrun_operator.api.optimizers import LR_SCHEDULE_MODELS, OPTIMIZER_MODELS, PowerScheduleSpec
+from speedrun_operator.api.optimizers import (
+    LR_SCHEDULE_MODELS,
+    OPTIMIZER_MODELS,
+    PowerScheduleSpec,
+    training_blocker,
+)
 from speedrun_operator.api.spec import SpeedrunJobSpec
 from speedrun_operator.api.train import TrainSpec
 
@@ -102,6 +107,10 @@ def cross_field_errors(spec: SpeedrunJobSpec, *, prefix: str) -> Iterable[FieldE
             f"give {alias} inside train.optimizer",
             getattr(train, name),
         )
+    blocker = training_blocker(train.optimizer) if train.optimizer is not None else None
+    if blocker is not None:
+        field, why = blocker
+        yield FieldError(f"{prefix}.train.optimizer.{field}", why, has_value=False)
     if train.schedule_name == "power" and train.batch_schedule is not None:
         config = train.lr_schedule_config
         if not isinstance(config, PowerScheduleSpec) or config.batch_size is None:
