@@ -8,7 +8,7 @@ keys are the train section's own names (Marin's SimpleTrainConfig, which the API
 renames, and from ``optimizer_config``, Levanter's optimizer as recorded: its type (named, or recognised by
 the fields only that optimizer has) and each field that differs from Levanter's default. What the pinned
 Levanter cannot build from the API — a submission's own model class, a field this Levanter lacks, a
-checkpoint to start from — is a ``Problem`` naming the key; the caller writes nothing unless told to write
+checkpoint to start from — is a line naming the key; the caller writes nothing unless told to write
 what it can.
 """
 
@@ -42,7 +42,7 @@ from speedrun_operator.api.optimizers import LR_SCHEDULE_MODELS, OPTIMIZER_MODEL
 from speedrun_operator.api.resources import ResourcesSpec
 from speedrun_operator.api.status import RunInfo
 from speedrun_operator.api.train import MARIN_DATA_SEED, TrainSpec
-from speedrun_operator.submissions.consistency import Problem, show
+from speedrun_operator.submissions.consistency import show
 from speedrun_operator.submissions.recorded import Unrecomputable, expected_from_recorded, shape_of
 
 SOURCE_ANNOTATION = f"{GROUP}/imported-from"
@@ -52,6 +52,7 @@ RECORDED_ANNOTATION = f"{GROUP}/recorded-run"
 BUNDLED_DATASET = "bundled:speedrun-operator-tiny-corpus"
 """``DatasetSpec.describe()`` of the bundled corpus: what the trainer records as tokenized_dataset."""
 MARIN_DEFAULT_STEPS_PER_EXPORT = 10000
+MARIN_SUBMISSIONS = "experiments/speedrun"
 
 TRAIN_RENAMES = {
     "train_batch_size": "batch_size",
@@ -104,6 +105,15 @@ NEUTRAL_MODEL_FIELDS: dict[str, Any] = {
 }
 """Levanter model fields the API does not set: ANY where the value changes no number the run produces (the
 tokenizer, kernel block sizes, the attention kernel), else the value the trainer always trains with."""
+RESULTS_KEY_OF = {
+    "author": "author",
+    "description": "description",
+    "model": "model_config",
+    "train": "train_config",
+    "resources": "resources",
+    "dataset": "tokenized_dataset",
+}
+"""The run_info key each section of the imported SpeedrunJob comes from, for naming it in an error."""
 MODEL_RENAMES = {"activation_function": "activation"}
 """model_config keys whose ModelShape field has another name (rope's theta is read apart)."""
 
@@ -116,7 +126,7 @@ class ImportFailed(ValueError):
 class Imported:
     job: SpeedrunJob
     """The SpeedrunJob that reproduces the run, as far as the results allow."""
-    missing: list[Problem]
+    missing: list[str]
     """What the results do not hold enough of to reproduce the run exactly."""
 
     def manifest(self) -> dict[str, Any]:
@@ -150,8 +160,8 @@ def run_infos(text: str, where: str) -> list[dict[str, Any]]:
 def import_run(info: Mapping[str, Any], name: str, source: str) -> Imported:
     """The SpeedrunJob ``name`` for one run_info; raises ImportFailed when not even a partial job can be made
     (no model of a known family, no steps, no hardware)."""
-    missing: list[Problem] = []
-    model = _model(_object(info, "model_config"), missing)
+    missing: list[str] = []
+    model = _model(_object(info, "model_config"), source, missing)
     train_config = _object(info, "train_config")
     train = _train(train_config, model, missing)
     spec: dict[str, Any] = {
@@ -173,8 +183,12 @@ def import_run(info: Mapping[str, Any], name: str, source: str) -> Imported:
         job = SpeedrunJob.model_validate(manifest)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        raise ImportFailed(f"{key}: {_found(first.get('input'))}, {first['msg']}") from None
+        loc = [str(part) for part in first["loc"]]
+        section = loc[1] if len(loc) > 1 and loc[0] == "spec" else ""
+        raise ImportFailed(
+            f"{RESULTS_KEY_OF.get(section, 'run_info')} (the SpeedrunJob's {'.'.join(loc)}): "
+            f"{_found(first.get('input'))}, {first['msg']}"
+        ) from None
     return Imported(job, missing)
 
 
@@ -184,7 +198,7 @@ def job_name(parts: list[str]) -> str:
     return name[:63].rstrip("-") or "imported-run"
 
 
-def _model(config: Mapping[str, Any], missing: list[Problem]) -> dict[str, Any]:
+def _model(config: Mapping[str, Any], source: str, missing: list[str]) -> dict[str, Any]:
     try:
         shape = shape_of(config)
     except Unrecomputable as exc:
@@ -197,17 +211,16 @@ def _model(config: Mapping[str, Any], missing: list[Problem]) -> dict[str, Any]:
         if key not in read and key not in MOE_FIELDS and not _neutral(NEUTRAL_MODEL_FIELDS, key, value)
     )
     if unknown:
+        folder = source.rsplit("/", 1)[0] if "/" in source else "."
         missing.append(
-            Problem(
-                "model_config",
-                ", ".join(f"{key} {show(config[key])}" for key in unknown),
-                f"fields of Levanter's {family.levanter_config} only: this run used its own model code "
-                "(the submission's .py script beside its results file), which a SpeedrunJob cannot carry",
-            )
+            f"model_config: {', '.join(unknown)}: no field of Levanter's {family.levanter_config}: "
+            "the run used its own model code, which is not in the results but in "
+            f"the submission's .py script beside them ({folder}/*.py; for Marin's runs, "
+            f"{MARIN_SUBMISSIONS}/<run>/ in marin-community/marin)"
         )
     rope = config.get("rope") or {}
     if not isinstance(rope, dict) or set(rope) - {"theta", "factor"} or rope.get("factor", 1.0) != 1.0:
-        missing.append(Problem("model_config.rope", show(rope), 'Levanter\'s default rope {"theta": T}'))
+        missing.append(f"model_config.rope: {show(rope)}: the API trains Levanter's default rope, theta only")
     theta = rope.get("theta", 10000.0) if isinstance(rope, dict) else 10000.0
     shape = dataclasses.replace(shape, rope_theta=float(theta), attn_backend=config.get("attn_backend"))
     return _differing_from_defaults(_spec_fields(shape), family.layer_norm_epsilon)
@@ -238,10 +251,13 @@ def _differing_from_defaults(fields: dict[str, Any], layer_norm_epsilon: float) 
     return {name: value for name, value in fields.items() if value != defaults[name]}
 
 
-def _train(config: Mapping[str, Any], model: Mapping[str, Any], missing: list[Problem]) -> dict[str, Any]:
+def _train(config: Mapping[str, Any], model: Mapping[str, Any], missing: list[str]) -> dict[str, Any]:
     for key, why in NOT_REPRODUCIBLE.items():
         if config.get(key) not in (None, False):
-            missing.append(Problem(f"train_config.{key}", show(config[key]), f"null ({why})"))
+            missing.append(f"train_config.{key}: {show(config[key])}: {why}")
+    for key in ("num_train_steps", "train_batch_size", "learning_rate"):
+        if config.get(key) is None and not (key == "learning_rate" and config.get("optimizer_config")):
+            raise ImportFailed(f"train_config.{key}: missing, expected what the run trained with")
     given = {TRAIN_RENAMES.get(key, key): value for key, value in config.items() if value is not None}
     train = {name: given[name] for name in TrainSpec.model_fields if name in given}
     batch = train.pop("batch_size", None)
@@ -274,7 +290,7 @@ def _schedule_step(step: Any) -> dict[str, Any]:
     return {"start_step": step.get("start"), "batch_size": step.get("value")}
 
 
-def _optimizer(recorded: Mapping[str, Any], train: dict[str, Any], missing: list[Problem]) -> None:
+def _optimizer(recorded: Mapping[str, Any], train: dict[str, Any], missing: list[str]) -> None:
     """Fold the recorded optimizer into ``train``: the shared fields onto train itself, the optimizer's own
     fields that differ from Levanter's defaults into train.optimizer (or, for AdamW, into the scalars)."""
     where = "train_config.optimizer_config"
@@ -299,11 +315,7 @@ def _optimizer(recorded: Mapping[str, Any], train: dict[str, Any], missing: list
     for key in sorted(set(recorded) - own_fields - set(SHARED_DEFAULTS) - {"type", "learning_rate"}):
         if not _neutral(NEUTRAL_OPTIMIZER_FIELDS, key, recorded[key]):
             missing.append(
-                Problem(
-                    f"{where}.{key}",
-                    show(recorded[key]),
-                    f"a field of the pinned Levanter's {kind} (it has none)",
-                )
+                f"{where}.{key}: {show(recorded[key])}: the pinned Levanter's {kind} has no such field"
             )
     own = {
         name: _api_value(name, recorded[name])
