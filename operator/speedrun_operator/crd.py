@@ -1,7 +1,7 @@
-"""Generate the SpeedrunJob CRD from the pydantic models: the models are the one schema.
+"""Generate the SpeedrunJob and SpeedrunLadder CRDs from the pydantic models: the models are the one schema.
 
-``speedrun crd --write`` writes ``crds/speedrunjob.yaml`` and the chart's copy; a unit test fails when
-either differs from what this module generates.
+``speedrun crd --write`` writes ``crds/speedrunjob.yaml``, ``crds/speedrunladder.yaml`` and the chart's
+copies; a unit test fails when any differs from what this module generates.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from typing import Any
 import yaml
 
 from speedrun_operator.api import GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION, SpeedrunJobSpec
+from speedrun_operator.api.ladder import (
+    LADDER_KIND,
+    LADDER_PLURAL,
+    LADDER_SHORT_NAMES,
+    LADDER_SINGULAR,
+    SpeedrunLadderSpec,
+    SpeedrunLadderStatus,
+)
 from speedrun_operator.api.status import SpeedrunJobStatus
 
 HEADER = (
@@ -21,12 +29,14 @@ HEADER = (
 )
 CRD_FILE = Path("crds/speedrunjob.yaml")
 CHART_CRD_FILE = Path("helm/speedrun-operator/crds/speedrunjob.yaml")
+LADDER_CRD_FILE = Path("crds/speedrunladder.yaml")
+CHART_LADDER_CRD_FILE = Path("helm/speedrun-operator/crds/speedrunladder.yaml")
 
 # Formats the API server understands; pydantic emits others (uri, ...) that it would only warn about.
 _KEEP_FORMATS = {"date-time", "int32", "int64", "float", "double", "byte"}
 _DROP_KEYS = {"title", "examples", "additionalProperties", "default", "propertyNames"}
 
-PRINTER_COLUMNS = [
+PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Accelerator", "type": "string", "jsonPath": ".status.accelerator"},
     {"name": "Params", "type": "string", "jsonPath": ".status.runInfo.parametersDisplay"},
@@ -37,6 +47,19 @@ PRINTER_COLUMNS = [
         "jsonPath": ".status.results.evalBpbDisplay",
         "description": "Eval bits per byte",
     },
+    {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+LADDER_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Rungs", "type": "string", "jsonPath": ".status.rungsDone", "description": "Rungs done/total"},
+    {
+        "name": "Projected",
+        "type": "string",
+        "jsonPath": ".status.projectedBpb",
+        "description": "The site fit's bpb at 1e22 FLOPs",
+    },
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
@@ -64,18 +87,50 @@ def build_crd() -> dict[str, Any]:
         },
         "x-kubernetes-validations": [{"rule": immutability_rule(), "message": IMMUTABLE_MESSAGE}],
     }
+    return _definition(KIND, PLURAL, SINGULAR, SHORT_NAMES, PRINTER_COLUMNS, root)
+
+
+def build_ladder_crd() -> dict[str, Any]:
+    status_schema = openapi_schema(SpeedrunLadderStatus)
+    status_schema.pop("required", None)
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": "A scaling-track submission: one SpeedrunJob per model size, and the power law "
+        "fitted to their results.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": openapi_schema(SpeedrunLadderSpec),
+            "status": status_schema,
+        },
+    }
+    return _definition(
+        LADDER_KIND, LADDER_PLURAL, LADDER_SINGULAR, LADDER_SHORT_NAMES, LADDER_PRINTER_COLUMNS, root
+    )
+
+
+def _definition(
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    columns: list[dict[str, Any]],
+    root: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}"},
+        "metadata": {"name": f"{plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": ["speedrun"],
             },
             "scope": "Namespaced",
@@ -85,7 +140,7 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],
@@ -257,10 +312,23 @@ def render_crd() -> str:
     return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=120)
 
 
+def render_ladder_crd() -> str:
+    return HEADER + yaml.safe_dump(build_ladder_crd(), sort_keys=False, width=120)
+
+
+def _files() -> list[tuple[Path, str]]:
+    job, ladder = render_crd(), render_ladder_crd()
+    return [
+        (CRD_FILE, job),
+        (CHART_CRD_FILE, job),
+        (LADDER_CRD_FILE, ladder),
+        (CHART_LADDER_CRD_FILE, ladder),
+    ]
+
+
 def write_crd(root: Path) -> list[Path]:
-    text = render_crd()
     written = []
-    for relative in (CRD_FILE, CHART_CRD_FILE):
+    for relative, text in _files():
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -269,9 +337,8 @@ def write_crd(root: Path) -> list[Path]:
 
 
 def drifted_files(root: Path) -> list[Path]:
-    text = render_crd()
     return [
         root / relative
-        for relative in (CRD_FILE, CHART_CRD_FILE)
+        for relative, text in _files()
         if not (root / relative).exists() or (root / relative).read_text() != text
     ]

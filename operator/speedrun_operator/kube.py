@@ -1,5 +1,5 @@
-"""The operator's ``reconcile.Cluster`` over the Kubernetes API; each failed call is counted in the
-API-error metric."""
+"""The operator's ``reconcile.Cluster`` and ``reconcile_ladder.LadderCluster`` over the Kubernetes API; each
+failed call is counted in the API-error metric."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from speedrun_operator import kube_client, metrics, storage
 from speedrun_operator.api import GROUP, PLURAL, VERSION
+from speedrun_operator.api.ladder import LADDER_PLURAL
 from speedrun_operator.reconcile import AlreadyExists
 
 RAY_GROUP, RAY_VERSION, RAYJOBS = "ray.io", "v1", "rayjobs"
@@ -92,6 +93,51 @@ class KubeCluster:
             VERSION,
             namespace,
             PLURAL,
+            name,
+            {"status": status},
+        )
+        return stored
+
+    def create_speedrunjob(self, body: dict[str, Any]) -> None:
+        namespace = body["metadata"]["namespace"]
+        try:
+            _counted(
+                "create",
+                PLURAL,
+                self._api.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                body,
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise AlreadyExists(f"{namespace}/{body['metadata']['name']}") from None
+            raise
+
+    def patch_speedrunjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        _counted(
+            "patch",
+            PLURAL,
+            self._api.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            patch,
+        )
+
+    def patch_ladder_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        stored: dict[str, Any] = _counted(
+            "patch",
+            f"{LADDER_PLURAL}/status",
+            self._api.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            LADDER_PLURAL,
             name,
             {"status": status},
         )

@@ -10,6 +10,8 @@ from typing import Any
 import yaml
 
 from speedrun_operator.api import GROUP, KIND, FieldError, InvalidSpeedrunJob, SpeedrunJob, parse_job
+from speedrun_operator.api.ladder import LADDER_KIND, SpeedrunLadder
+from speedrun_operator.ladder.rungs import Rung, parse_ladder
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,14 @@ def looks_like_speedrun_job(data: Any) -> bool:
     """
     if not isinstance(data, dict):
         return True
+    if looks_like_ladder(data):
+        return False
     api_version = str(data.get("apiVersion", ""))
     return data.get("kind") in (KIND, None) or api_version.startswith(GROUP)
+
+
+def looks_like_ladder(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == LADDER_KIND
 
 
 def load_jobs(path: Path) -> list[SpeedrunJob]:
@@ -85,3 +93,24 @@ def load_job(path: Path) -> SpeedrunJob:
             [FieldError("(file)", f"holds {len(jobs)} SpeedrunJobs; expected one", has_value=False)],
         )
     return jobs[0]
+
+
+def load_ladder(path: Path, default_output: str | None = None) -> tuple[SpeedrunLadder, list[Rung]]:
+    """The one SpeedrunLadder in a file and its rungs' SpeedrunJobs; raises ManifestError naming each bad
+    field."""
+    documents = [document for document in iter_documents(path) if looks_like_ladder(document.data)]
+    if len(documents) != 1:
+        found = f"holds {len(documents)} SpeedrunLadders; expected one"
+        raise ManifestError(str(path), [FieldError("(file)", found, has_value=False)])
+    try:
+        return parse_ladder(documents[0].data, default_output)
+    except InvalidSpeedrunJob as exc:
+        raise ManifestError(documents[0].where, exc.errors) from None
+
+
+def holds_ladder(path: Path) -> bool:
+    """The file holds a SpeedrunLadder (``info``, ``run`` and ``validate`` then treat it as one)."""
+    try:
+        return any(looks_like_ladder(document.data) for document in iter_documents(path))
+    except ManifestError:
+        return False

@@ -11,6 +11,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
 from speedrun_operator.api import Phase, Progress, Results
+from speedrun_operator.api.ladder import LadderPhase, SpeedrunLadderStatus
 
 TRANSITIONS = Counter(
     "speedrun_phase_transitions_total", "SpeedrunJob phase transitions.", ["from_phase", "to_phase"]
@@ -75,6 +76,39 @@ PHASES = PhaseCollector()
 REGISTRY.register(PHASES)
 
 
+class LadderPhaseCollector(PhaseCollector):
+    """``speedrun_ladders{phase}``: how many SpeedrunLadders this operator sees in each phase right now."""
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("speedrun_ladders", "SpeedrunLadders by phase.", labels=["phase"])
+        with self._lock:
+            counts = {phase.value: 0 for phase in LadderPhase}
+            for phase in self._phases.values():
+                counts[phase] = counts.get(phase, 0) + 1
+        for phase, count in counts.items():
+            family.add_metric([phase], count)
+        yield family
+
+
+LADDER_PHASES = LadderPhaseCollector()
+REGISTRY.register(LADDER_PHASES)
+_LADDER_LABELS = ["namespace", "ladder"]
+LADDER_RUNGS_DONE = Gauge(
+    "speedrun_ladder_rungs_done", "Rungs of a SpeedrunLadder with published results.", _LADDER_LABELS
+)
+LADDER_RUNGS = Gauge("speedrun_ladder_rungs", "Rungs of a SpeedrunLadder.", _LADDER_LABELS)
+LADDER_PROJECTED_BPB = Gauge(
+    "speedrun_ladder_projected_bpb",
+    "A ladder's bpb projected at 1e22 FLOPs: the site's fit and our converged one.",
+    [*_LADDER_LABELS, "fit"],
+)
+LADDER_RUNG_BPB = Gauge(
+    "speedrun_ladder_rung_eval_bpb",
+    "Eval bits per byte of a ladder's finished rungs.",
+    [*_LADDER_LABELS, "rung"],
+)
+
+
 def observe_job(namespace: str, name: str, phase: str | None, progress: Progress | None) -> None:
     """Refresh one job's gauges from its status (phase None: the job is gone)."""
     PHASES.observe(namespace, name, phase)
@@ -100,6 +134,39 @@ def record_results(namespace: str, name: str, author: str, accelerator: str, res
     RESULT_HARDWARE_FLOPS.labels(**labels).set(results.training_hardware_flops)
     if results.mfu is not None:
         RESULT_MFU.labels(**labels).set(results.mfu / 100.0)
+
+
+def observe_ladder(namespace: str, name: str, status: SpeedrunLadderStatus | None) -> None:
+    """Refresh one ladder's gauges from its status (None: the ladder is gone)."""
+    LADDER_PHASES.observe(namespace, name, None if status is None else status.phase.value)
+    wanted: dict[tuple[Gauge, tuple[str, ...]], float] = {}
+    if status is not None and status.rungs:
+        wanted[(LADDER_RUNGS, (namespace, name))] = len(status.rungs)
+        done = sum(1 for rung in status.rungs if rung.results_url)
+        wanted[(LADDER_RUNGS_DONE, (namespace, name))] = done
+        for rung in status.rungs:
+            if rung.eval_bpb is not None:
+                wanted[(LADDER_RUNG_BPB, (namespace, name, rung.name))] = rung.eval_bpb
+        fit = status.fit
+        for which, law in (
+            ("site", fit.site if fit else None),
+            ("converged", fit.converged if fit else None),
+        ):
+            if law is not None:
+                wanted[(LADDER_PROJECTED_BPB, (namespace, name, which))] = law.projected_bpb
+    with _LADDER_LOCK:
+        for gauge, labels in _LADDER_SERIES.pop((namespace, name), set()) - set(wanted):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels)
+        for (gauge, labels), value in wanted.items():
+            gauge.labels(*labels).set(value)
+        if wanted:
+            _LADDER_SERIES[(namespace, name)] = set(wanted)
+
+
+_LADDER_LOCK = threading.Lock()
+_LADDER_SERIES: dict[tuple[str, str], set[tuple[Gauge, tuple[str, ...]]]] = {}
+"""The gauge series set for each ladder, so those it no longer has are removed."""
 
 
 def serve(port: int, address: str = "0.0.0.0") -> None:

@@ -35,6 +35,8 @@ class ConditionType(StrEnum):
     FAILED = "Failed"
     RESULTS_PUBLISHED = "ResultsPublished"
     SPEC_DRIFT = "SpecDrift"
+    FITTED = "Fitted"
+    """A SpeedrunLadder's rungs have a power-law fit."""
 
 
 class Condition(ApiModel):

@@ -16,7 +16,7 @@ from speedrun_operator import crd as crd_module
     "--root", type=click.Path(path_type=Path, file_okay=False), default=Path("."), show_default=True
 )
 def crd(write: bool, check: bool, root: Path) -> None:
-    """Print the SpeedrunJob CRD generated from the pydantic models."""
+    """Print the SpeedrunJob and SpeedrunLadder CRDs generated from the pydantic models."""
     if write:
         for path in crd_module.write_crd(root):
             click.echo(f"wrote {path}")
@@ -26,4 +26,4 @@ def crd(write: bool, check: bool, root: Path) -> None:
             click.echo(f"{path} differs from the models; run `make crd`", err=True)
         raise SystemExit(1 if drifted else 0)
     else:
-        click.echo(crd_module.render_crd(), nl=False)
+        click.echo(crd_module.render_crd() + "---\n" + crd_module.render_ladder_crd(), nl=False)

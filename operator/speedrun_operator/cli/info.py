@@ -11,8 +11,9 @@ from rich.table import Table
 
 from speedrun_operator import contract
 from speedrun_operator.api.model import MoeShape
+from speedrun_operator.cli import ladder_info
 from speedrun_operator.cli.errors import exit_on_manifest_error
-from speedrun_operator.manifests import load_job
+from speedrun_operator.manifests import holds_ladder, load_job
 from speedrun_operator.runinfo import compute_run_info, humanize
 from speedrun_operator.submissions.importer import compare_with_recorded
 
@@ -21,7 +22,11 @@ from speedrun_operator.submissions.importer import compare_with_recorded
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the run info as JSON.")
 def info(file: Path, as_json: bool) -> None:
-    """Print parameters, tokens, model FLOPs and peak FLOP/s of the SpeedrunJob in FILE."""
+    """Print parameters, tokens, model FLOPs and peak FLOP/s of the SpeedrunJob in FILE, or of each rung of
+    the SpeedrunLadder in FILE and the ladder's total."""
+    if holds_ladder(file):
+        ladder_info.show(file, as_json)
+        return
     with exit_on_manifest_error():
         job = load_job(file)
         run_info = compute_run_info(job.spec)

@@ -15,7 +15,14 @@ import click
 from speedrun_operator.api import InvalidSpeedrunJob, parse_job
 from speedrun_operator.cli.errors import EXIT_INVALID
 from speedrun_operator.contract import RESULTS_FILE
-from speedrun_operator.manifests import ManifestError, iter_documents, looks_like_speedrun_job
+from speedrun_operator.ladder.checks import listing_warning
+from speedrun_operator.ladder.rungs import parse_ladder
+from speedrun_operator.manifests import (
+    ManifestError,
+    iter_documents,
+    looks_like_ladder,
+    looks_like_speedrun_job,
+)
 from speedrun_operator.submissions import results_problems
 
 _SUFFIXES = (".yaml", ".yml")
@@ -24,8 +31,12 @@ _SUFFIXES = (".yaml", ".yml")
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
 def validate(paths: tuple[Path, ...]) -> None:
-    """Check SpeedrunJob files, and speedrun_results.json files against the SpeedrunJob beside them or, with
-    none, against the configs they record (Marin's own folders).
+    """Check SpeedrunJob and SpeedrunLadder files, and speedrun_results.json files against the SpeedrunJob
+    beside them or, with none, against the configs they record (Marin's own folders).
+
+    A ladder is checked rung by rung (each rung merged over the base is a valid SpeedrunJob; rung names are
+    folder names; three rungs at least), with a warning when no rung would pass the scaling board's listing
+    threshold.
 
     Directories are searched for *.yaml, *.yml and speedrun_results.json; YAML files there that hold no
     SpeedrunJob (a kustomization, a Secret) are left alone. Exits 2 on any error."""
@@ -68,11 +79,21 @@ def _problems(path: Path, named: bool) -> list[str] | None:
     except ManifestError as exc:
         return [f"{exc.where}: {error}" for error in exc.errors]
     jobs = [doc for doc in documents if looks_like_speedrun_job(doc.data)]
-    if not jobs:
+    ladders = [doc for doc in documents if looks_like_ladder(doc.data)]
+    if not jobs and not ladders:
         return (
             [f"{path}: kind: no SpeedrunJob in this file (each needs kind: SpeedrunJob)"] if named else None
         )
     lines: list[str] = []
+    for document in ladders:
+        try:
+            _, rungs = parse_ladder(document.data)
+        except InvalidSpeedrunJob as exc:
+            lines.extend(f"{document.where}: {error}" for error in exc.errors)
+            continue
+        warning = listing_warning(rungs)
+        if warning:
+            click.echo(f"{document.where}: warning: {warning}", err=True)
     for document in jobs:
         try:
             parse_job(document.data)

@@ -14,6 +14,7 @@ from speedrun_operator.config import OperatorConfig
 from speedrun_operator.handlers.events import post
 from speedrun_operator.kube import KubeCluster
 from speedrun_operator.reconcile import Context
+from speedrun_operator.reconcile_ladder import LadderContext
 from speedrun_operator.webhook_tls import write_self_signed
 
 
@@ -21,7 +22,9 @@ from speedrun_operator.webhook_tls import write_self_signed
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
     kube_client.load_config()
-    memo.context = Context(cluster=KubeCluster(post, connections=config.worker_threads), config=config)
+    cluster = KubeCluster(post, connections=config.worker_threads)
+    memo.context = Context(cluster=cluster, config=config)
+    memo.ladders = LadderContext(cluster=cluster, config=config)
     settings.posting.level = logging.INFO
     settings.persistence.finalizer = "speedrun.marin.community/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="speedrun.marin.community")
