@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from speedrun_operator import metrics
@@ -23,6 +23,7 @@ from speedrun_operator.config import OperatorConfig
 from speedrun_operator.ladder.rungs import Rung, parse_ladder
 from speedrun_operator.reconcile import AlreadyExists, JobMemory, now_rfc3339, stored_status
 from speedrun_operator.status import ladder as decider
+from speedrun_operator.status.decision import Note
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ def _decide(
     children = {rung.job.name: _child(find(rung.job.name), meta["uid"]) for rung in found}
     by_name = {rung.name: rung for rung in found}
     tried: set[str] = set()
+    notes: list[Note] = []
+    # An adopted rung may turn out finished (the index lagged), which frees its place: decide again.
     while True:
         decision = decider.decide(ladder, found, old, children, generation=generation, now=now)
         todo = [name for name in decision.create if name not in tried]
@@ -104,15 +107,22 @@ def _decide(
             if isinstance(outcome, str):
                 conflict = decider.name_conflict(outcome)
                 return decider.invalid(old, *conflict, generation=generation, now=now)
+            if outcome is _NEW:
+                notes.append(decider.created(rung.name, rung.job.name))
+                outcome = decider.Child(status=SpeedrunJobStatus(), suspended=rung.job.spec.suspend)
             children[rung.job.name] = outcome
     for job_name, suspend in decision.suspend:
         ctx.cluster.patch_speedrunjob(ladder.namespace, job_name, {"spec": {"suspend": suspend}})
-    return decision
+    return replace(decision, notes=(*notes, *decision.notes))
+
+
+_NEW = decider.Child(status=SpeedrunJobStatus(), suspended=False)
+"""What ``_create`` returns for a SpeedrunJob it created."""
 
 
 def _create(ctx: LadderContext, ladder: SpeedrunLadder, rung: Rung, uid: str) -> decider.Child | str:
-    """Create the rung's SpeedrunJob; one of ours that exists already is adopted. A name taken by another
-    object's SpeedrunJob comes back as that name."""
+    """Create the rung's SpeedrunJob (``_NEW``); one of ours that exists already is adopted (its state comes
+    back). A name taken by another object's SpeedrunJob comes back as that name."""
     body = build_rung_job(rung, ladder.name, uid)
     try:
         ctx.cluster.create_speedrunjob(body)
@@ -124,7 +134,7 @@ def _create(ctx: LadderContext, ladder: SpeedrunLadder, rung: Rung, uid: str) ->
         # Created by an earlier pass (an operator killed before it wrote the status): adopted as it is.
         logger.info("[%s/%s] adopted SpeedrunJob %s", ladder.namespace, ladder.name, rung.job.name)
         return child
-    return decider.Child(status=SpeedrunJobStatus(), suspended=rung.job.spec.suspend)
+    return _NEW
 
 
 def _child(body: dict[str, Any] | None, uid: str) -> decider.Child | None:

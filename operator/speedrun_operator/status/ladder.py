@@ -110,7 +110,7 @@ def decide(
         status,
         tuple(create),
         suspend,
-        tuple(_notes(old, status, create, {rung.name: rung.job.name for rung in rungs})),
+        tuple(_notes(old, status)),
     )
 
 
@@ -261,12 +261,12 @@ def _condition(
     )
 
 
-def _notes(
-    old: SpeedrunLadderStatus, new: SpeedrunLadderStatus, create: Sequence[str], jobs: Mapping[str, str]
-) -> list[Note]:
-    notes = [
-        Note("Normal", "RungCreated", f"rung {name}: created SpeedrunJob {jobs[name]}") for name in create
-    ]
+def created(rung: str, job_name: str) -> Note:
+    return Note("Normal", "RungCreated", f"rung {rung}: created SpeedrunJob {job_name}")
+
+
+def _notes(old: SpeedrunLadderStatus, new: SpeedrunLadderStatus) -> list[Note]:
+    notes: list[Note] = []
     was_done = {rung.name for rung in old.rungs if _done(rung)}
     for rung in new.rungs:
         if _done(rung) and rung.name not in was_done:
