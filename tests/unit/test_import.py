@@ -10,17 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.submissions import speedrun
-from fixtures.trainer import REPO
+from fixtures.submissions import MARIN_RESULTS, OWN_MODEL_CODE, speedrun
 from speedrun_operator.manifests import load_job, load_jobs
 from speedrun_operator.submissions.importer import RECORDED_ANNOTATION, SOURCE_ANNOTATION
 
 pytestmark = pytest.mark.unit
 
-MARIN = REPO / "tests/data/leaderboard/marin"
+MARIN = MARIN_RESULTS
 RESULTS = sorted(MARIN.rglob("speedrun_results.json"))
-OWN_MODEL_CODE = {"parallel_llama/130m", "hackable_transformer_starter/std_attn/130m"}
-"""Runs whose model class is in the submission's .py (Marin's hackable transformer)."""
 
 
 def run_name(results: Path) -> str:

@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast, get_args
 
 from pydantic import ValidationError
 
@@ -35,6 +35,7 @@ from speedrun_operator.api.model import (
     DEFAULT_ROUTED_EXPERTS,
     DEFAULT_RZL_COEF,
     DEFAULT_SHARED_EXPERTS,
+    AttentionBackend,
     ModelShape,
     ModelSpec,
 )
@@ -85,9 +86,16 @@ NO_WEIGHT_DECAY = frozenset({"mini", "muon", "scion", "soap"})
 """Optimizers whose Levanter class defaults weight_decay to 0."""
 ADAMW_SCALARS = ("beta1", "beta2", "epsilon", "max_grad_norm")
 """The default AdamW's fields that the train section holds itself (SimpleTrainConfig's scalars)."""
-NEUTRAL_OPTIMIZER_FIELDS: dict[str, Any] = {"cooldown": None, "haps": None, "power_of_schedule": 1.0}
-"""Recorded optimizer fields the pinned Levanter lacks (deprecated, or from another branch), and the value
-at which each changes nothing."""
+NEUTRAL_OPTIMIZER_FIELDS: dict[str, Any] = {
+    "cooldown": None,
+    "haps": None,
+    "params_sharding": None,
+    "preconditioner_sharding": None,
+    "power_of_schedule": 1.0,
+}
+"""Recorded optimizer fields the API does not offer (Levanter's deprecated ones, Kron's sharding, which the
+trainer's mesh decides, and one from another Levanter branch), with the value at which each changes
+nothing."""
 
 ANY = object()
 NEUTRAL_MODEL_FIELDS: dict[str, Any] = {
@@ -222,8 +230,24 @@ def _model(config: Mapping[str, Any], source: str, missing: list[str]) -> dict[s
     if not isinstance(rope, dict) or set(rope) - {"theta", "factor"} or rope.get("factor", 1.0) != 1.0:
         missing.append(f"model_config.rope: {show(rope)}: the API trains Levanter's default rope, theta only")
     theta = rope.get("theta", 10000.0) if isinstance(rope, dict) else 10000.0
-    shape = dataclasses.replace(shape, rope_theta=float(theta), attn_backend=config.get("attn_backend"))
-    return _differing_from_defaults(_spec_fields(shape), family.layer_norm_epsilon)
+    return _differing_from_defaults(
+        _spec_fields(dataclasses.replace(shape, rope_theta=float(theta), attn_backend=_backend(config))),
+        family.layer_norm_epsilon,
+    )
+
+
+def _backend(config: Mapping[str, Any]) -> AttentionBackend | None:
+    """The recorded attention backend: by its enum's name (SPLASH), which the API spells by value."""
+    recorded = config.get("attn_backend")
+    if recorded is None:
+        return None
+    for backend in get_args(AttentionBackend):
+        if backend == str(recorded).lower():
+            return cast(AttentionBackend, backend)
+    raise ImportFailed(
+        f"model_config.attn_backend: found {show(recorded)}, "
+        f"expected one of {', '.join(get_args(AttentionBackend))}"
+    )
 
 
 def _spec_fields(shape: ModelShape) -> dict[str, Any]:
