@@ -9,6 +9,7 @@ import click
 
 from speedrun_operator.cli.errors import EXIT_INVALID
 from speedrun_operator.submissions import export as submissions
+from speedrun_operator.submissions import ladder_export
 
 _JOB = re.compile(r"^(?P<namespace>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<name>[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
 
@@ -23,8 +24,21 @@ def export(source: str, destination: str) -> None:
 
     SOURCE is NAMESPACE/NAME of a SpeedrunJob on the API server (its status.results.resultsUrl is read), or a
     results URL or path (gs://, file://, a local path): the speedrun_results.json or the folder holding it.
+
+    A SpeedrunLadder (NAMESPACE/NAME of one, or its output folder <output>/<ladder>) is exported as its
+    scaling group: DIR/<ladder>/ gets one such folder per rung, each checked; `speedrun leaderboard DIR`
+    ranks it as a group.
     """
     try:
+        ladder = (
+            ladder_export.from_cluster(match["namespace"], match["name"])
+            if (match := _job_reference(source))
+            else (ladder_export.from_folder(source) if ladder_export.is_ladder_folder(source) else None)
+        )
+        if ladder is not None:
+            written = ladder_export.write(ladder, destination)
+            click.echo(f"wrote {len(written)} rungs of {ladder.name}: " + ", ".join(written))
+            return
         submission = (
             submissions.from_cluster(match["namespace"], match["name"])
             if (match := _job_reference(source))

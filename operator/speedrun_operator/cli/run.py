@@ -8,7 +8,8 @@ import click
 
 from speedrun_operator import eval_sets
 from speedrun_operator.cli.errors import exit_on_manifest_error
-from speedrun_operator.manifests import load_job
+from speedrun_operator.cli.ladder_run import run_ladder
+from speedrun_operator.manifests import holds_ladder, load_job
 
 
 @click.command()
@@ -28,11 +29,17 @@ from speedrun_operator.manifests import load_job
     f"${eval_sets.DEFAULT_VALIDATION_ENV} or else Paloma's c4_en (gated on the Hub: set HF_TOKEN).",
 )
 def run(file: Path, output: str | None, verbose: bool, validation_sets: tuple[str, ...]) -> None:
-    """Train the SpeedrunJob in FILE here (a local Ray, the devices JAX sees) and write its results."""
+    """Train the SpeedrunJob in FILE here (a local Ray, the devices JAX sees) and write its results.
+
+    A SpeedrunLadder in FILE trains rung by rung into <output>/<ladder>/ (a rung with results already is
+    kept), then prints the fit and writes the ladder's status beside the rungs (speedrun_ladder.yaml)."""
     try:
         defaults = eval_sets.parse_options(validation_sets) if validation_sets else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--validation-set") from None
+    if holds_ladder(file):
+        run_ladder(file, output, verbose, defaults)
+        return
     with exit_on_manifest_error():
         job = load_job(file)
     from speedrun_trainer.console import console_session, start_ray
