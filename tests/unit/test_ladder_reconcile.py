@@ -267,3 +267,27 @@ def test_a_ladder_with_no_output_anywhere_fails_with_the_fix() -> None:
     reconcile_ladder(context(cluster, default_output=None), ladder(), lambda _: None)
     assert cluster.created == []
     assert cluster.status["reason"] == "NoOutput" and "spec.base.output" in cluster.status["message"]
+
+
+def test_the_metrics_show_each_ladders_phase_rungs_and_projections_and_forget_a_deleted_one() -> None:
+    from prometheus_client import REGISTRY
+
+    cluster = FakeCluster()
+    step(cluster)
+    for name in RUNGS:
+        if job_name(name) not in cluster.jobs:
+            step(cluster)
+        finish(cluster, name)
+    step(cluster)
+    labels = {"namespace": "team-a", "ladder": "adamw-llama-scaling"}
+    site = cluster.status["fit"]["site"]["projectedBpb"]
+    assert REGISTRY.get_sample_value("speedrun_ladder_projected_bpb", {**labels, "fit": "site"}) == site
+    assert REGISTRY.get_sample_value("speedrun_ladder_rungs_done", labels) == 4
+    bpb = REGISTRY.get_sample_value("speedrun_ladder_rung_eval_bpb", {**labels, "rung": "130m"})
+    assert bpb == pytest.approx(1.1862303018569946)
+    assert (REGISTRY.get_sample_value("speedrun_ladders", {"phase": "Succeeded"}) or 0) >= 1
+    from speedrun_operator import metrics
+
+    metrics.observe_ladder("team-a", "adamw-llama-scaling", None)
+    assert REGISTRY.get_sample_value("speedrun_ladder_projected_bpb", {**labels, "fit": "site"}) is None
+    assert REGISTRY.get_sample_value("speedrun_ladder_rungs_done", labels) is None
