@@ -65,7 +65,8 @@ from harness import pki, processes  # noqa: E402
 from harness.cluster import LocalCluster  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "marin-hello-world-a100.yaml"
-CRD = REPO / "crds" / "speedrunjob.yaml"
+CRDS = sorted((REPO / "crds").glob("speedrun*.yaml"))
+"""Every kind the operator watches: a missing one would cost it a retried list every few seconds."""
 KUBERAY_NAMESPACE = "bench-kuberay"
 SPEEDRUN_NAMESPACE = "bench-speedrun"
 KUBERAY_USER = "bench-kuberay-operator"
@@ -526,8 +527,9 @@ class Args:
 
 
 def prepare(cluster: LocalCluster) -> None:
-    """Our CRD, the two operators' users, and every node cordoned (pods stay Pending)."""
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    """Our CRDs, the two operators' users, and every node cordoned (pods stay Pending)."""
+    for crd in CRDS:
+        cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
     cluster.kubectl(
         "wait", "--for=condition=Established", "--timeout=60s", "crd/speedrunjobs.speedrun.marin.community"
     )
