@@ -56,3 +56,40 @@ def test_a_local_ladder_trains_each_unfinished_rung_in_order_and_writes_the_oper
     assert written["status"]["fit"]["site"]["projectedBpb"] == status.fit.site.projected_bpb
     info = json.loads((MARIN / "1_2b" / "speedrun_results.json").read_text())["runs"][0]["run_info"]
     assert written["status"]["rungs"][3]["hardwareFlops"] == info["training_hardware_flops"]
+
+
+def test_the_exported_ladder_folder_is_ranked_as_one_group_with_the_statuss_projection(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from speedrun_operator.cli import main
+
+    ladder, rungs = load_ladder(EXAMPLE)
+    rungs = local.with_output(ladder, rungs, str(tmp_path / "out"))
+
+    def train(rung: Rung) -> Results:
+        """The trainer's two files: its results (Marin's, credited to the ladder's author) and its job."""
+        folder = Path(rung.job.spec.output or "") / rung.job.name
+        folder.mkdir(parents=True)
+        document = json.loads((MARIN / MARIN_FOLDERS[rung.name] / "speedrun_results.json").read_text())
+        document["runs"][0]["run_info"]["author"] = rung.job.spec.author.model_dump(mode="json")
+        (folder / "speedrun_results.json").write_text(json.dumps(document))
+        (folder / "speedrun_job.yaml").write_text(yaml.safe_dump(rung.job.manifest()))
+        found = local.finished(rung)
+        assert found is not None
+        return found
+
+    status = local.run(ladder, rungs, train, lambda _: None)
+    exported = tmp_path / "submission"
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "out" / ladder.name), str(exported)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (exported / ladder.name).iterdir()) == sorted(r.job.name for r in rungs)
+    result = CliRunner().invoke(main, ["leaderboard", str(exported), "--json"])
+    assert result.exit_code == 0, result.output
+    board = next(b for b in json.loads(result.stdout)["boards"] if "groups" in b)
+    (group,) = board["groups"]
+    assert group["name"] == ladder.name and len(group["runs"]) == 4
+    assert status.fit is not None and status.fit.site is not None and status.fit.converged is not None
+    assert group["site_fit"]["projected_bpb"] == status.fit.site.projected_bpb
+    assert group["converged_fit"]["projected_bpb"] == pytest.approx(status.fit.converged.projected_bpb)
