@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import draccus
+import jax
 from levanter.optim import AdamConfig, OptimizerConfig
 from levanter.optim.clip_update_norm import ClipUpdateNormConfig
 from levanter.optim.config import LrSchedule, PowerLrSchedule
@@ -14,6 +15,10 @@ from levanter.optim.skipstep import SkipStepConfig
 
 from speedrun_operator.api import TrainSpec
 from speedrun_operator.api.optimizers import ClipUpdateNormSpec, SkipBadStepsSpec
+
+if not hasattr(jax, "tree_map"):
+    # The pinned Levanter's mars and rmsprop call jax.tree_map, which JAX 0.6 removed; it was exactly this.
+    jax.tree_map = jax.tree_util.tree_map  # type: ignore[attr-defined]
 
 SHARED_FIELDS = (
     "weight_decay",

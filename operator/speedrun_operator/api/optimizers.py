@@ -124,7 +124,8 @@ class AdamSpec(ApiModel):
 
 class AdamHSpec(ApiModel):
     """adamH: Adam whose linear weights keep their initial norm (Levanter's AdamHConfig); train.learningRate
-    is the norm-relative step of those weights, adamLr the LR of the others."""
+    is the norm-relative step of those weights, adamLr the LR of the others. The pinned Levanter fails at the
+    first step (its scale_by_adamh compares a traced norm with max())."""
 
     type: Literal["adamH"]
     beta1: float = _field("beta1", 0.9)
@@ -163,7 +164,8 @@ class CautiousSpec(ApiModel):
 
 class KronSpec(ApiModel):
     """kron: PSGD Kron, a Kronecker-factored preconditioner (Levanter's KronConfig; its two sharding fields
-    follow the trainer's device mesh and are not set here)."""
+    follow the trainer's device mesh and are not set here). The pinned Levanter trains it with
+    memorySaveMode all_diag only."""
 
     type: Literal["kron"]
     beta1: float = _field("beta1", 0.9)
@@ -269,7 +271,8 @@ class MuonSpec(ApiModel):
 
 class MuonHSpec(ApiModel):
     """muonH: Muon whose linear weights keep their initial norm (Levanter's MuonHConfig); train.learningRate
-    is the norm-relative step of those weights, adamLr the LR of the others."""
+    is the norm-relative step of those weights, adamLr the LR of the others. The pinned Levanter fails at the
+    first step (its scale_by_adamh compares a traced norm with max())."""
 
     type: Literal["muonH"]
     adam_lr: float = _field("adam_lr", 6e-4)
@@ -310,7 +313,8 @@ class ScionSpec(ApiModel):
 
 
 class SoapSpec(ApiModel):
-    """soap: SOAP, Adam in the eigenbasis of a Shampoo preconditioner (Levanter's SoapConfig)."""
+    """soap: SOAP, Adam in the eigenbasis of a Shampoo preconditioner (Levanter's SoapConfig). Refused: the
+    pinned Levanter cannot build its preconditioners under JAX 0.7."""
 
     type: Literal["soap"]
     beta1: float = _field("beta1", 0.95)
@@ -331,7 +335,8 @@ class SoapSpec(ApiModel):
 
 
 class SophiaHSpec(ApiModel):
-    """sophia-h: Sophia with a Hutchinson estimate of the Hessian diagonal (Levanter's SophiaHConfig)."""
+    """sophia-h: Sophia with a Hutchinson estimate of the Hessian diagonal (Levanter's SophiaHConfig).
+    Refused: the pinned Levanter's trainer cannot train it."""
 
     type: Literal["sophia-h"]
     update_interval: int = _bounded(10, "Steps between Hessian estimates.", ge=1)
@@ -376,6 +381,11 @@ def training_blocker(optimizer: ApiModel) -> tuple[str, str] | None:
         return "type", (
             f"Levanter {PINNED_LEVANTER}'s trainer cannot train sophia-h (the objective it hands Sophia "
             "unpacks the loss as a (loss, metrics) pair and fails at its first step); pick another optimizer"
+        )
+    if isinstance(optimizer, SoapSpec):
+        return "type", (
+            f"Levanter {PINNED_LEVANTER}'s soap cannot build its preconditioners under JAX 0.7 (it asks the "
+            "abstract mesh for its devices); pick another optimizer"
         )
     if isinstance(optimizer, KronSpec) and optimizer.memory_save_mode != "all_diag":
         return "memorySaveMode", (
