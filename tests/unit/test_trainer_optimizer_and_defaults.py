@@ -231,3 +231,29 @@ def test_kron_and_sophia_h_serialise_with_their_registry_names_and_schedule() ->
         "type": "cosine",
         "exponent": 2.0,
     }
+
+
+def test_results_say_which_optimizer_seeds_and_validation_sets_the_run_used(tiny_job: JobFactory) -> None:
+    from datetime import UTC, datetime
+
+    from speedrun_trainer.results import RunOutcome, results_document
+    from speedrun_trainer.step_log import RunHistory, StepRecord
+
+    job = tiny_job(train={"optimizer": {"type": "muon"}, "seed": 7}, **DEFAULT_DATASET)
+    config = built(job)
+    outcome = RunOutcome(
+        history=RunHistory(steps={0: StepRecord(0, 1.0)}, evals={}, attempts=["a"]),
+        model_config={},
+        num_devices=1,
+        eval_dataset="paloma/c4_en",
+        completed_at=datetime(2026, 12, 1, tzinfo=UTC),
+        wandb_run_link=None,
+        image=None,
+        optimizer_config=serialised(config.optimizer),
+        validation_sets=validation_components(config),
+    )
+    info = json.loads(results_document(job, outcome))["runs"][0]["run_info"]
+    assert info["train_config"]["optimizer_config"] == json.loads(json.dumps(serialised(config.optimizer)))
+    assert (info["train_config"]["seed"], info["train_config"]["data_seed"]) == (7, 42)
+    assert info["validation_sets"] == {"paloma/c4_en": PALOMA_C4_EN_URLS}
+    assert info["validation_sets_default"] is True and info["eval_dataset"] == "paloma/c4_en"
