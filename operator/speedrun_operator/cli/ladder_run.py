@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,15 +32,28 @@ def run_ladder(file: Path, output: str | None, verbose: bool, defaults: Validati
         ladder, rungs = load_ladder(file, default_output=DEFAULT_LOCAL_OUTPUT)
     if output is not None:
         rungs = local.with_output(ladder, rungs, output)
-    console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+    # A run's session points this process's stdout and stderr at its log file for good; each rung gets the
+    # terminal back, so its own session (and this ladder's table) prints there.
+    sys.stdout.flush()
+    terminal_fds = (os.dup(1), os.dup(2))
+    terminal = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    console = Console(file=terminal, width=None if terminal.isatty() else PIPED_WIDTH)
+
+    def terminal_back() -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(terminal_fds[0], 1)
+        os.dup2(terminal_fds[1], 2)
 
     def train(rung: Rung) -> Results:
+        terminal_back()
         console.print(f"rung {rung.name}: training {rung.job.name}", highlight=False)
         folder = resolve_output(rung.job, None)
         with console_session(rung.job, folder, verbose=verbose) as session:
             start_ray(session)
             result = train_job(rung.job, console=True, local_ray=False, default_validation=defaults)
             session.line(f"results: {result.results_url}")
+        terminal_back()
         found = local.finished(rung)
         if found is None:
             click.echo(f"rung {rung.name}: no results at {result.results_url}", err=True)
