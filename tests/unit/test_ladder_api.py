@@ -201,3 +201,19 @@ def test_the_ladder_crd_is_generated_structural_described_and_shows_rungs_fit_an
     rung = spec["properties"]["rungs"]["items"]
     assert rung["required"] == ["name"] and "train" in rung["properties"]
     assert "required" not in rung["properties"]["train"], "a rung gives only what differs from the base"
+
+
+def test_the_charts_operator_role_lets_it_watch_ladders_write_their_status_and_create_their_rungs() -> None:
+    template = (ROOT / "helm" / "speedrun-operator" / "templates" / "rbac-operator.yaml").read_text()
+    role = yaml.safe_load(
+        "\n".join(line for line in template.splitlines() if "{{" not in line).split("---")[0]
+    )
+    granted: dict[str, set[str]] = {}
+    for rule in role["rules"]:
+        if "speedrun.marin.community" in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted.setdefault(resource, set()).update(rule["verbs"])
+    assert {"get", "list", "watch", "patch"} <= granted["speedrunladders"]
+    assert "patch" in granted["speedrunladders/status"]
+    assert "update" in granted["speedrunladders/finalizers"], "rungs carry blockOwnerDeletion to the ladder"
+    assert {"get", "list", "watch", "patch", "create"} <= granted["speedrunjobs"]
