@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from fixtures.submissions import MARIN_RESULTS, OWN_MODEL_CODE, speedrun
-from speedrun_operator.manifests import load_job, load_jobs
+from speedrun_operator.manifests import load_job, load_ladder
 from speedrun_operator.submissions.importer import RECORDED_ANNOTATION, SOURCE_ANNOTATION
 
 pytestmark = pytest.mark.unit
@@ -78,18 +78,33 @@ def test_the_imported_job_says_who_ran_what_on_which_data_and_where_it_came_from
     assert json.loads(job.metadata.annotations[RECORDED_ANNOTATION])["hardware"] == "v5p-32"
 
 
-def test_a_ladder_folder_imports_as_one_job_per_rung(tmp_path: Path) -> None:
+LADDERS = sorted(
+    folder
+    for folder in {results.parent.parent for results in RESULTS if results.parent.name[:1].isdigit()}
+    if len(list(folder.glob("*/speedrun_results.json"))) >= 3
+)
+"""Folders holding three runs or more in subfolders (130m/, 300m/, ...): Marin's scaling ladders."""
+
+
+@pytest.mark.parametrize("folder", LADDERS, ids=lambda folder: folder.name)
+def test_a_ladder_folder_imports_as_one_speedrun_ladder_whose_rungs_are_its_runs(
+    tmp_path: Path, folder: Path
+) -> None:
     out = tmp_path / "ladder.yaml"
-    ran = speedrun("import", str(MARIN / "adamc_llama_scaling"), "-o", str(out))
+    ran = speedrun("import", str(folder), "-o", str(out))
     assert ran.returncode == 0, ran.stderr
-    jobs = load_jobs(out)
-    assert [job.name for job in jobs] == [
-        "adamc-llama-scaling-130m",
-        "adamc-llama-scaling-1-2b",
-        "adamc-llama-scaling-300m",
-        "adamc-llama-scaling-520m",
-    ]
-    assert all(job.spec.train.optimizer is not None for job in jobs)
+    ladder, rungs = load_ladder(out)
+    assert ladder.name == folder.name.replace("_", "-")
+    runs = sorted(folder.glob("*/speedrun_results.json"), key=lambda path: recorded(path)["model_size"])  # type: ignore[arg-type, return-value]
+    assert [rung.name for rung in rungs] == [path.parent.name.replace("_", "-") for path in runs]
+    for rung, results in zip(rungs, runs, strict=True):
+        single = tmp_path / f"{rung.name}.yaml"
+        assert speedrun("import", str(results), "-o", str(single)).returncode == 0
+        job = load_job(single)
+        assert rung.job.name == job.name
+        assert rung.job.spec == job.spec
+    # What every rung shares is said once.
+    assert ladder.spec.base.resources is not None  # type: ignore[attr-defined]
 
 
 def test_other_hardware_changes_chips_peak_and_time_but_not_what_the_run_is(tmp_path: Path) -> None:

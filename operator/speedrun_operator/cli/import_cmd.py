@@ -11,9 +11,10 @@ import yaml
 from pydantic import ValidationError
 
 from speedrun_operator import accelerators, storage
-from speedrun_operator.api import ResourcesSpec
+from speedrun_operator.api import ResourcesSpec, SpeedrunJob
 from speedrun_operator.cli.errors import EXIT_INVALID
 from speedrun_operator.contract import RESULTS_FILE
+from speedrun_operator.submissions.import_ladder import as_ladder
 from speedrun_operator.submissions.importer import Imported, ImportFailed, import_run, job_name, run_infos
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
@@ -61,12 +62,14 @@ def import_command(
         click.echo("nothing written: the results do not say enough (--partial writes what they do)", err=True)
         raise SystemExit(EXIT_INVALID)
     documents = [_overridden(run.manifest(), resources, output) for _, run in runs]
-    text = yaml.safe_dump_all(documents, sort_keys=False)
+    ladder = _ladder(source, runs, resources, output)
+    text = yaml.safe_dump_all([ladder] if ladder else documents, sort_keys=False)
     if out is None:
         click.echo(text, nl=False)
         return
     out.write_text(text)
-    click.echo(f"wrote {out}: {', '.join(run.job.name for _, run in runs)}", err=True)
+    what = f"SpeedrunLadder {ladder['metadata']['name']} of " if ladder else ""
+    click.echo(f"wrote {out}: {what}{', '.join(run.job.name for _, run in runs)}", err=True)
 
 
 def _sources(source: str) -> list[tuple[str, str]]:
@@ -82,6 +85,23 @@ def _sources(source: str) -> list[tuple[str, str]]:
         names = [[path.resolve().name, *file.parent.relative_to(path).parts] for file in found]
         return [(str(file), job_name(parts)) for file, parts in zip(found, names, strict=True)]
     return [(str(path), job_name(_run_parts(list(path.resolve().parent.parts))))]
+
+
+def _ladder(
+    source: str, runs: list[tuple[str, Imported]], resources: dict[str, Any] | None, output: str | None
+) -> dict[str, Any] | None:
+    """A folder whose runs are its subfolders' (130m/, 300m/, ...) is a ladder: one SpeedrunLadder, when
+    they make one (three rungs at least, one author)."""
+    folder = Path(source)
+    if not folder.is_dir() or any(Path(where).parent.parent != folder for where, _ in runs):
+        return None
+    rungs = [(Path(where).parent.name, _with_overrides(run, resources, output)) for where, run in runs]
+    return as_ladder(job_name([folder.resolve().name]), rungs, source)
+
+
+def _with_overrides(run: Imported, resources: dict[str, Any] | None, output: str | None) -> Imported:
+    manifest = _overridden(run.manifest(), resources, output)
+    return Imported(SpeedrunJob.model_validate(manifest), run.missing)
 
 
 def _run_parts(folders: list[str]) -> list[str]:

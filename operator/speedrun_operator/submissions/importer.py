@@ -173,7 +173,7 @@ def import_run(info: Mapping[str, Any], name: str, source: str) -> Imported:
     train_config = _object(info, "train_config")
     train = _train(train_config, model, missing)
     spec: dict[str, Any] = {
-        "author": info.get("author"),
+        "author": _without_nulls(info.get("author")),
         "description": info.get("description") or f"Imported from {source}",
         "model": model,
         "train": train,
@@ -444,6 +444,12 @@ def _recorded(info: Mapping[str, Any]) -> dict[str, Any]:
         recorded["peak_flops_per_chip"] = expected.peak_flops_per_chip
         recorded["hardware"] = ResourcesSpec.model_validate(_resources(_object(info, "resources"))).describe()
     return recorded
+
+
+def _without_nulls(value: Any) -> Any:
+    return (
+        {key: item for key, item in value.items() if item is not None} if isinstance(value, dict) else value
+    )
 
 
 def _neutral(table: Mapping[str, Any], key: str, value: Any) -> bool:
