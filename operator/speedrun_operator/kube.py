@@ -81,6 +81,22 @@ class KubeCluster:
             patch,
         )
 
+    def delete_rayjob(self, namespace: str, name: str) -> None:
+        try:
+            _counted(
+                "delete",
+                RAYJOBS,
+                self._api.delete_namespaced_custom_object,
+                RAY_GROUP,
+                RAY_VERSION,
+                namespace,
+                RAYJOBS,
+                name,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         return get_speedrunjob(self._api, namespace, name)
 

@@ -28,13 +28,14 @@ from speedrun_operator.api import (
 )
 from speedrun_operator.builders import build_rayjob
 from speedrun_operator.builders.pods import output_prefix
+from speedrun_operator.cluster_view import ClusterView
 from speedrun_operator.config import OperatorConfig
 from speedrun_operator.contract import OutputLayout
 from speedrun_operator.status import edits, results
 from speedrun_operator.status.accept import NO_OUTPUT, accept, name_conflict, reject
 from speedrun_operator.status.conditions import find
 from speedrun_operator.status.decision import Decision, transition
-from speedrun_operator.status.observe import created, observed
+from speedrun_operator.status.observe import created, observed, past_deadline
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class Cluster(Protocol):
         """Raises AlreadyExists when a RayJob of that name exists."""
 
     def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
+
+    def delete_rayjob(self, namespace: str, name: str) -> None: ...
 
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
@@ -110,6 +113,7 @@ class Context:
     cluster: Cluster
     config: OperatorConfig
     memory: JobMemory = field(default_factory=JobMemory)
+    view: ClusterView = field(default_factory=ClusterView)
 
 
 class _Read:
@@ -157,10 +161,11 @@ def _decide(
         return _publish(ctx, body, old, now)
     if isinstance(rayjob, _Read) or (rayjob is not None and rayjob["metadata"]["name"] != old.ray_job_name):
         rayjob = ctx.cluster.get_rayjob(_namespace(body), old.ray_job_name)
-    decision = _observe(body, rayjob, old, now)
+    decision = _observe(ctx, body, rayjob, old, now)
     if decision.rayjob_succeeded:
         return _publish(ctx, body, decision.status, now)
-    return decision
+    deadline = (body.get("spec") or {}).get("provisioningDeadlineSeconds")
+    return past_deadline(decision.status, deadline, now=now) or decision
 
 
 def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str) -> Decision:
@@ -172,7 +177,7 @@ def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str)
     job = SpeedrunJob(metadata=ObjectMeta(name=meta["name"], namespace=_namespace(body)), spec=spec)
     if output_prefix(job, ctx.config) is None:
         return reject(accepted.status, *NO_OUTPUT, now=now)
-    desired = build_rayjob(job, meta["uid"], ctx.config)
+    desired = build_rayjob(job, meta["uid"], ctx.config, restricted=ctx.view.restricted(job.namespace))
     name = desired["metadata"]["name"]
     try:
         ctx.cluster.create_rayjob(desired)
@@ -181,12 +186,12 @@ def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str)
         if existing is None or not _owned_by(existing, meta["uid"]):
             return reject(accepted.status, *name_conflict(name), now=now)
         # Created by an earlier pass (an operator killed before it wrote the status): catch up at once.
-        return _observe(body, existing, created(accepted.status, name, now=now).status, now)
+        return _observe(ctx, body, existing, created(accepted.status, name, now=now).status, now)
     return created(accepted.status, name, now=now)
 
 
 def _observe(
-    body: dict[str, Any], rayjob: dict[str, Any] | None, status: SpeedrunJobStatus, now: str
+    ctx: Context, body: dict[str, Any], rayjob: dict[str, Any] | None, status: SpeedrunJobStatus, now: str
 ) -> Decision:
     spec = body.get("spec") or {}
     return observed(
@@ -195,7 +200,14 @@ def _observe(
         suspended_by_user=bool(spec.get("suspend")),
         queued=bool(spec.get("queueName")),
         now=now,
+        blocker=ctx.view.blocker((_namespace(body), body["metadata"]["name"])),
     )
+
+
+def deadline_due(body: dict[str, Any]) -> bool:
+    """Whether a waiting job's provisioning deadline has passed (decided in memory, for the timer)."""
+    deadline = (body.get("spec") or {}).get("provisioningDeadlineSeconds")
+    return past_deadline(stored_status(body), deadline, now=now_rfc3339()) is not None
 
 
 def _publish(ctx: Context, body: dict[str, Any], status: SpeedrunJobStatus, now: str) -> Decision:
@@ -249,6 +261,8 @@ def _write(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, decision:
     changed = {key: value for key, value in after.items() if before.get(key) != value}
     if changed:
         ctx.memory.remember(ctx.cluster.patch_status(namespace, name, changed))
+    if decision.teardown and new.ray_job_name:
+        ctx.cluster.delete_rayjob(namespace, new.ray_job_name)
     _observe_gauges(body, new)
     moved = transition(old, new)
     if moved is not None:

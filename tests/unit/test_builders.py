@@ -189,3 +189,31 @@ def test_worker_hosts_advertise_the_speedrun_worker_resource_as_kuberay_parses_i
     params = worker(rayjob_for("marin-hello-world-a100.yaml"))["rayStartParams"]
     # KubeRay trims quotes and JSON-decodes this to add the container's GPUs/TPUs to the same map.
     assert json.loads(params["resources"].strip("'\"` ")) == {"speedrun-worker": 1}
+
+
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_every_pod_and_container_a_job_causes_meets_pod_securitys_restricted_profile(restricted: bool) -> None:
+    rayjob = build_rayjob(example("marin-hello-world-a100.yaml"), "uid-123", CONFIG, restricted=restricted)
+    cluster = rayjob["spec"]["rayClusterSpec"]
+    templates = [cluster["headGroupSpec"]["template"], worker(rayjob)["template"]]
+    if restricted:
+        templates.append(rayjob["spec"]["submitterPodTemplate"])
+    for template in templates:
+        pod = template["spec"]
+        assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+        assert all(c["securityContext"] == RESTRICTED_CONTAINER for c in pod["containers"])
+        assert template["metadata"]["labels"]["speedrun.marin.community/job"] == "hello-world-nano-a100"
+
+
+def test_outside_restricted_namespaces_kuberays_sidecar_submits_so_a_lost_head_fails_the_attempt() -> None:
+    assert rayjob_for("marin-hello-world-a100.yaml")["spec"]["submissionMode"] == "SidecarMode"
+    restricted = build_rayjob(example("marin-hello-world-a100.yaml"), "uid-123", CONFIG, restricted=True)
+    assert restricted["spec"]["submissionMode"] == "K8sJobMode"

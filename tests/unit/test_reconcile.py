@@ -14,7 +14,15 @@ import pytest
 
 from speedrun_operator.api import Phase
 from speedrun_operator.config import OperatorConfig
-from speedrun_operator.reconcile import AlreadyExists, Context, reconcile, spec_changed, suspend_changed
+from speedrun_operator.reconcile import (
+    AlreadyExists,
+    Context,
+    deadline_due,
+    reconcile,
+    spec_changed,
+    suspend_changed,
+)
+from speedrun_operator.status.blockers import Blocker
 
 pytestmark = pytest.mark.unit
 
@@ -55,6 +63,10 @@ class FakeCluster:
     def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.calls.append(f"patch rayjob {name}")
         self.rayjobs[name]["spec"].update(patch["spec"])
+
+    def delete_rayjob(self, namespace: str, name: str) -> None:
+        self.calls.append(f"delete rayjob {name}")
+        self.rayjobs.pop(name, None)
 
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         raise AssertionError("reconcile reads the SpeedrunJob from the body it is given")
@@ -288,3 +300,67 @@ def test_a_spec_edit_after_the_start_is_reported_and_not_applied() -> None:
     assert drift["status"] == "True" and "spec.train.steps" in drift["message"]
     assert cluster.events[-1][:2] == ("Warning", "SpecChangedAfterStart")
     assert cluster.calls.count("create rayjob srj-tiny") == 1
+
+
+def test_what_blocks_the_cluster_shows_as_the_reason_with_a_warning() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    reconcile(ctx, stored())
+    refused = Blocker("PodsRefused", 'FailedCreateHeadPod: pods "x" is forbidden: violates PodSecurity')
+    ctx.view.saw_blocker(("team-a", "tiny"), "raycluster/srj-tiny-x", refused)
+    reconcile(ctx, stored(cluster.status, cluster.version), rayjob=rayjob_with("Initializing"))
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.PROVISIONING, "PodsRefused")
+    assert "violates PodSecurity" in cluster.status["message"]
+    ready = next(c for c in cluster.status["conditions"] if c["type"] == "ClusterReady")
+    assert (ready["status"], ready["reason"]) == ("False", "PodsRefused")
+    assert cluster.events[-1][:2] == ("Warning", "PodsRefused")
+
+
+def test_a_job_not_running_by_its_provisioning_deadline_fails_and_its_cluster_is_torn_down() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    reconcile(ctx, stored(provisioningDeadlineSeconds=30))
+    job = stored(cluster.status, cluster.version, provisioningDeadlineSeconds=30)
+    assert not deadline_due(job)
+    ctx.view.saw_blocker(("team-a", "tiny"), "pod/srj-tiny-head", Blocker("Unschedulable", "0/3 nodes fit"))
+    cluster.rayjobs["srj-tiny"] = rayjob_with("Initializing")
+    reconcile(ctx, job, rayjob=rayjob_with("Initializing"))
+    late = stored(
+        {**cluster.status, "startTime": "2026-12-01T00:00:00Z"},
+        cluster.version,
+        provisioningDeadlineSeconds=30,
+    )
+    assert deadline_due(late)
+    reconcile(ctx, late)
+    assert (cluster.status["phase"], cluster.status["reason"]) == (
+        Phase.FAILED,
+        "ProvisioningDeadlineExceeded",
+    )
+    assert "Unschedulable: the Ray cluster cannot start: 0/3 nodes fit" in cluster.status["message"]
+    assert cluster.calls[-1] == "delete rayjob srj-tiny" and "srj-tiny" not in cluster.rayjobs
+
+
+def test_a_job_that_ran_once_has_no_provisioning_deadline_any_more() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    reconcile(ctx, stored(provisioningDeadlineSeconds=30))
+    reconcile(ctx, stored(cluster.status, cluster.version), rayjob=rayjob_with("Running", "RUNNING"))
+    retrying = rayjob_with("Retrying", failed=1)
+    reconcile(ctx, stored(cluster.status, cluster.version), rayjob=retrying)
+    late = stored(
+        {**cluster.status, "startTime": "2026-12-01T00:00:00Z"},
+        cluster.version,
+        provisioningDeadlineSeconds=30,
+    )
+    assert not deadline_due(late)
+
+
+def test_in_a_namespace_enforcing_restricted_the_rayjob_is_submitted_by_a_hardened_pod() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    ctx.view.saw_namespace("team-a", {"pod-security.kubernetes.io/enforce": "restricted"})
+    reconcile(ctx, stored())
+    spec = cluster.rayjobs["srj-tiny"]["spec"]
+    assert spec["submissionMode"] == "K8sJobMode"
+    submitter = spec["submitterPodTemplate"]["spec"]["containers"][0]
+    assert submitter["securityContext"]["capabilities"] == {"drop": ["ALL"]}

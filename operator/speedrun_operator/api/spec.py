@@ -84,6 +84,13 @@ class SpeedrunJobSpec(ApiModel):
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Fail the run when it takes longer than this, in seconds."
     )
+    provisioning_deadline_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="Fail the run (reason ProvisioningDeadlineExceeded, saying what kept it) when it is not "
+        "Running this many seconds after its RayJob was created: no capacity, never admitted, an image that "
+        "cannot be pulled. Its Ray cluster is torn down.",
+    )
     backoff_limit: int = Field(
         default=2,
         ge=0,

@@ -6,6 +6,7 @@ from typing import Any
 
 from speedrun_operator import contract, eval_sets
 from speedrun_operator.api import SpeedrunJob
+from speedrun_operator.builders.labels import child_labels
 from speedrun_operator.config import OperatorConfig
 
 
@@ -47,6 +48,17 @@ def image_of(job: SpeedrunJob, config: OperatorConfig) -> str:
     return job.spec.image or config.default_image
 
 
+RESTRICTED_POD = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+"""Pod Security's ``restricted`` profile at pod level (the trainer image runs as UID 1000)."""
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""``restricted`` for each container. KubeRay copies it to the init container it adds to workers."""
+
+
 def pod_template(
     job: SpeedrunJob,
     config: OperatorConfig,
@@ -64,9 +76,10 @@ def pod_template(
                 "image": image_of(job, config),
                 "env": container_env(job, config),
                 "resources": resources,
-                "securityContext": {"allowPrivilegeEscalation": False},
+                "securityContext": dict(RESTRICTED_CONTAINER),
             }
         ],
+        "securityContext": dict(RESTRICTED_POD),
         "nodeSelector": {**node_selector, **spec.node_selector},
         "tolerations": tolerations + [t.model_dump(mode="json", exclude_none=True) for t in spec.tolerations],
     }
@@ -79,4 +92,5 @@ def pod_template(
         del pod_spec["nodeSelector"]
     if not pod_spec["tolerations"]:
         del pod_spec["tolerations"]
-    return {"spec": pod_spec}
+    # KubeRay keeps the template's labels on the pods: the operator watches its pods by the job label.
+    return {"metadata": {"labels": child_labels(job.name)}, "spec": pod_spec}

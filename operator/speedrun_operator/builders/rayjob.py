@@ -8,7 +8,7 @@ from typing import Any
 from speedrun_operator.api import API_VERSION, KIND, SpeedrunJob
 from speedrun_operator.builders.labels import KUEUE_QUEUE_LABEL, child_labels
 from speedrun_operator.builders.names import rayjob_name
-from speedrun_operator.builders.pods import pod_template
+from speedrun_operator.builders.pods import RESTRICTED_CONTAINER, RESTRICTED_POD, image_of, pod_template
 from speedrun_operator.builders.worker_groups import worker_group
 from speedrun_operator.config import OperatorConfig
 
@@ -20,7 +20,39 @@ def trainer_entrypoint(job: SpeedrunJob) -> str:
     return shlex.join(["speedrun", "train", "--job", f"{job.namespace}/{job.name}", "--ray"])
 
 
-def build_rayjob(job: SpeedrunJob, uid: str, config: OperatorConfig) -> dict[str, Any]:
+SUBMITTER_CONTAINER = "ray-job-submitter"
+SUBMITTER_RESOURCES = {
+    "requests": {"cpu": "500m", "memory": "200Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
+"""KubeRay's own defaults for its submitter."""
+
+
+def submitter_pod_template(job: SpeedrunJob, config: OperatorConfig) -> dict[str, Any]:
+    """The submitter of K8sJobMode, hardened: KubeRay fills in its command and environment."""
+    return {
+        "metadata": {"labels": child_labels(job.name)},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": dict(RESTRICTED_POD),
+            "containers": [
+                {
+                    "name": SUBMITTER_CONTAINER,
+                    "image": image_of(job, config),
+                    "resources": SUBMITTER_RESOURCES,
+                    "securityContext": dict(RESTRICTED_CONTAINER),
+                }
+            ],
+        },
+    }
+
+
+def build_rayjob(
+    job: SpeedrunJob, uid: str, config: OperatorConfig, *, restricted: bool = False
+) -> dict[str, Any]:
+    """``restricted``: the namespace enforces Pod Security's restricted profile. KubeRay 1.5 gives the
+    submitter it adds beside the head in SidecarMode no securityContext (nor a field to set one), so no such
+    pod is admitted there; such a job is submitted in K8sJobMode, by a submitter pod of ours."""
     spec = job.spec
     labels = child_labels(job.name)
     if spec.queue_name:
@@ -41,7 +73,7 @@ def build_rayjob(job: SpeedrunJob, uid: str, config: OperatorConfig) -> dict[str
     }
     rayjob_spec: dict[str, Any] = {
         "entrypoint": trainer_entrypoint(job),
-        "submissionMode": config.submission_mode,
+        "submissionMode": "K8sJobMode" if restricted else config.submission_mode,
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": spec.ttl_seconds_after_finished,
         "backoffLimit": spec.backoff_limit,
@@ -53,6 +85,8 @@ def build_rayjob(job: SpeedrunJob, uid: str, config: OperatorConfig) -> dict[str
             "workerGroupSpecs": [worker_group(job, config)],
         },
     }
+    if restricted:
+        rayjob_spec["submitterPodTemplate"] = submitter_pod_template(job, config)
     if spec.active_deadline_seconds is not None:
         rayjob_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     return {

@@ -12,6 +12,7 @@ from speedrun_operator import metrics, reconcile
 from speedrun_operator.api import GROUP, PLURAL, VERSION
 from speedrun_operator.builders.labels import JOB_LABEL, MANAGED_BY, OPERATOR_NAME
 from speedrun_operator.reconcile import stored_status
+from speedrun_operator.status.observe import WAITING_PHASES
 
 RESYNC_SECONDS = 600.0
 """How often an unfinished job's RayJob is read again: a request per job per 10 minutes catches an event the
@@ -35,6 +36,7 @@ def rayjob_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **kwa
     if parent is None:
         return
     deleted = event.get("type") == "DELETED"
+    memo.context.view.saw_rayjob((namespace, name), None if deleted else dict(body))
     if deleted:
         # Garbage collection deletes the RayJob of a deleted SpeedrunJob too: only a live parent is told.
         parent = memo.context.cluster.get_speedrunjob(namespace, name)
@@ -56,3 +58,22 @@ def rayjob_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **kwa
 def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     with metrics.RECONCILE_SECONDS.labels(handler="resync").time():
         reconcile.reconcile(memo.context, dict(body))
+
+
+DEADLINE_CHECK_SECONDS = 5.0
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=DEADLINE_CHECK_SECONDS,
+    when=lambda spec, body, **_: (
+        bool(spec.get("provisioningDeadlineSeconds")) and stored_status(dict(body)).phase in WAITING_PHASES
+    ),
+)
+def provisioning_deadline(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Decided in memory every few seconds; the job is reconciled (and fails) once its deadline passed."""
+    if reconcile.deadline_due(dict(body)):
+        with metrics.RECONCILE_SECONDS.labels(handler="provisioning_deadline").time():
+            reconcile.reconcile(memo.context, dict(body))

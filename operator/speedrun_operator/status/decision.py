@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from speedrun_operator.api import ConditionType, Phase, SpeedrunJobStatus
+from speedrun_operator.status import blockers
 from speedrun_operator.status.conditions import ConditionStatus, set_condition
 
 ConditionChange = tuple[ConditionType, ConditionStatus, str, str]
@@ -33,6 +34,8 @@ class Decision:
     notes: tuple[Note, ...] = ()
     rayjob_succeeded: bool = False
     """The RayJob reports success: the results are to be published next (``status.results.published``)."""
+    teardown: bool = False
+    """The run failed before its RayJob did: delete the RayJob (and with it the Ray cluster)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Transition:
 
     @property
     def warning(self) -> bool:
-        return self.new == Phase.FAILED
+        return self.new == Phase.FAILED or self.reason in blockers.REASONS
 
 
 def transition(old: SpeedrunJobStatus, new: SpeedrunJobStatus) -> Transition | None:

@@ -8,9 +8,12 @@ controller switches on its deployment status; ``RULES`` says what each state mea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from speedrun_operator.api import ConditionType, Phase, SpeedrunJobStatus
+from speedrun_operator.status.blockers import Blocker
+from speedrun_operator.status.conditions import find
 from speedrun_operator.status.decision import ConditionChange, Decision, Failure, fail, set_phase
 
 
@@ -121,8 +124,10 @@ def observed(
     suspended_by_user: bool,
     queued: bool,
     now: str,
+    blocker: Blocker | None = None,
 ) -> Decision:
-    """The status a SpeedrunJob should have given its RayJob (None when it no longer exists)."""
+    """The status a SpeedrunJob should have given its RayJob (None when it no longer exists), and what keeps
+    its cluster from starting, if anything does (``blockers``)."""
     status = current.model_copy(deep=True)
     generation = current.observed_generation
     if current.phase.terminal:
@@ -152,7 +157,15 @@ def observed(
         return Decision(status)
 
     rule = RULES[state]
+    if state == "ClusterStarting" and blocker is not None:
+        rule = Rule(
+            Phase.PROVISIONING,
+            blocker.reason,
+            "the Ray cluster cannot start: {blocker}",
+            ((ConditionType.CLUSTER_READY, "False", blocker.reason, "{blocker}"),),
+        )
     context = {
+        "blocker": blocker.message if blocker else "",
         "cluster": status.ray_cluster_name,
         "attempts": status.attempts,
         "ray_reason": ray_reason or "no reason given",
@@ -170,3 +183,38 @@ def observed(
     if state == "Succeeded":
         status.completion_time = status.completion_time or ray.get("endTime") or now
     return Decision(status, rayjob_succeeded=state == "Succeeded")
+
+
+WAITING_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.PROVISIONING})
+
+
+def past_deadline(current: SpeedrunJobStatus, deadline_seconds: int | None, *, now: str) -> Decision | None:
+    """Failed, and its RayJob to be torn down, when the run is still not Running ``deadline_seconds`` after
+    its RayJob was created; None while there is time (or no deadline, or the run has been Running once)."""
+    if deadline_seconds is None or current.phase not in WAITING_PHASES or not current.start_time:
+        return None
+    if (current.attempts or 1) > 1 or _was_running(current):
+        return None
+    waited = _seconds_between(current.start_time, now)
+    if waited < deadline_seconds:
+        return None
+    status = current.model_copy(deep=True)
+    why = f"{current.reason}: {current.message}" if current.reason else "waiting for the cluster"
+    message = (
+        f"not Running {waited:.0f} s after the RayJob was created (deadline {deadline_seconds} s); {why}"
+    )
+    failure = Failure("ProvisioningDeadlineExceeded", message)
+    fail(status, failure, generation=current.observed_generation, now=now)
+    return Decision(status, teardown=True)
+
+
+def _was_running(status: SpeedrunJobStatus) -> bool:
+    running = find(status.conditions, ConditionType.RUNNING)
+    return running is not None and running.status == "True"
+
+
+def _seconds_between(earlier: str, later: str) -> float:
+    def parse(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    return (parse(later) - parse(earlier)).total_seconds()
