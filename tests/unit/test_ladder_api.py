@@ -59,8 +59,8 @@ def test_model_train_and_resources_merge_key_by_key_and_every_other_field_is_rep
         "env": [{"name": "B", "value": "2"}],
         "dataset": {"tokenizer": "y"},
     }
-    same_type = merge({"train": {"optimizer": {"type": "adamw", "beta1": 0.9}}}, rung_train := {})
-    assert same_type == {"train": {"optimizer": {"type": "adamw", "beta1": 0.9}}} and rung_train == {}
+    untouched = merge({"train": {"optimizer": {"type": "adamw", "beta1": 0.9}}}, {})
+    assert untouched == {"train": {"optimizer": {"type": "adamw", "beta1": 0.9}}}
     tuned = merge(
         {"train": {"optimizer": {"type": "adamw", "beta1": 0.9}}}, {"train": {"optimizer": {"beta1": 0.8}}}
     )
