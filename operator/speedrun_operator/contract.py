@@ -122,11 +122,12 @@ class Placement:
     replicas: int
     """Worker-group replicas: TPU slices, else 1."""
     hosts_per_replica: int
-    """Hosts (pods) per replica: a multi-host TPU slice has several, everything else one."""
+    """Hosts (pods) per replica: a multi-host TPU slice has several, so do CPU hosts standing in for one
+    (``resources.cpu.hosts``); a GPU run has one."""
     accelerator_resource: str | None
     """The Kubernetes resource of the accelerators (``nvidia.com/gpu``, ``google.com/tpu``), None on CPU."""
     chips_per_host: int
-    """Accelerator chips each host holds (1 for the CPU, which counts as one chip)."""
+    """Accelerator chips each host holds (1 for a CPU host, which counts as one chip)."""
     node_selector: dict[str, str] = field(default_factory=dict)
     tolerations: list[dict[str, Any]] = field(default_factory=list)
     machine_type: str | None = None
@@ -146,6 +147,12 @@ class Placement:
         """Several JAX processes: they must join through JAX's distributed initialisation. A single host
         must skip it, since JAX would otherwise take any pod with KUBERNETES_SERVICE_HOST for a member."""
         return self.hosts > 1
+
+    @property
+    def cpu_hosts(self) -> bool:
+        """Several CPU hosts standing in for a multi-host slice. The trainer's driver tells them their JAX
+        coordinator (a TPU slice's hosts find theirs in the environment GKE gives them)."""
+        return self.kind == "cpu" and self.multihost
 
     def describe(self) -> str:
         """Where the pods go: ``2 hosts x 4 google.com/tpu on tpu-v4-podslice 2x2x2 (ct4p-hightpu-4t)``."""
@@ -196,7 +203,7 @@ def placement(resources: ResourcesSpec) -> Placement:
         kind="cpu",
         group_name="cpu",
         replicas=1,
-        hosts_per_replica=1,
+        hosts_per_replica=resources.cpu.hosts if resources.cpu is not None else 1,
         accelerator_resource=None,
         chips_per_host=1,
     )

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.unit
         ({"tpu": {"type": "v4-16"}}, 1, 2, 4, "tpu"),
         ({"tpu": {"type": "v5litepod-16", "slices": 2}}, 2, 4, 4, "tpu"),
         ({"cpu": {}, "peakFlopsPerChip": 1e11}, 1, 1, 1, "cpu"),
+        ({"cpu": {"hosts": 2}, "peakFlopsPerChip": 1e11}, 1, 2, 1, "cpu"),
     ],
 )
 def test_the_placement_of_each_kind_of_hardware(
@@ -68,6 +69,37 @@ def test_the_rayjob_and_the_trainers_ray_tasks_read_the_same_placement() -> None
     assert json.loads(group["rayStartParams"]["resources"].strip("'")) == {contract.WORKER_RESOURCE: 1}
     assert where.ray_resources_per_host == {contract.WORKER_RESOURCE: 1.0}
     assert where.describe() == "4 hosts x 4 google.com/tpu on tpu-v4-podslice 2x2x2 (ct4p-hightpu-4t)"
+
+
+def test_cpu_hosts_stand_in_for_a_slice_one_worker_pod_and_one_told_coordinator_each() -> None:
+    job = SpeedrunJob.model_validate(
+        {
+            "apiVersion": "speedrun.marin.community/v1alpha1",
+            "kind": "SpeedrunJob",
+            "metadata": {"name": "two-hosts", "namespace": "team-a"},
+            "spec": {
+                "author": {"name": "Ada"},
+                "description": "two CPU hosts",
+                "model": {"preset": "llama_nano"},
+                "train": {"batchSize": 8, "steps": 10, "learningRate": 0.01},
+                "resources": {"cpu": {"cores": 1, "hosts": 2}, "peakFlopsPerChip": 1e11},
+            },
+        },
+        by_alias=True,
+        by_name=False,
+    )
+    where = contract.placement(job.spec.resources)
+    assert (where.hosts, where.chips, where.multihost, where.cpu_hosts) == (2, 2, True, True)
+    assert job.spec.resources.describe() == "2xcpu"
+    group = build_rayjob(job, "uid", OperatorConfig(default_output="gs://b/r"))["spec"]["rayClusterSpec"][
+        "workerGroupSpecs"
+    ][0]
+    assert (group["groupName"], group["replicas"], group["numOfHosts"]) == ("cpu", 1, 2)
+    assert group["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "1"
+    assert where.ray_resources_per_host == {contract.WORKER_RESOURCE: 1.0}
+    one = contract.placement(ResourcesSpec.model_validate({"cpu": {}, "peakFlopsPerChip": 1e11}))
+    tpu = contract.placement(ResourcesSpec.model_validate({"tpu": {"type": "v4-16"}}))
+    assert not one.cpu_hosts and not tpu.cpu_hosts, "a TPU slice's hosts find their coordinator themselves"
 
 
 def test_a_gpu_hosts_ray_task_holds_its_gpus() -> None:

@@ -13,6 +13,7 @@ from levanter.tracker import NoopConfig
 from fixtures.trainer import JobFactory
 from speedrun_trainer.dataset import BUNDLED_VALIDATION, TRAIN_COMPONENT, bundled_tokenizer_dir
 from speedrun_trainer.levanter_config import build_train_config
+from speedrun_trainer.multihost import slots
 from speedrun_trainer.paths import RunPaths
 
 pytestmark = pytest.mark.unit
@@ -94,7 +95,7 @@ def test_checkpoints_go_to_the_jobs_folder_so_any_attempt_resumes_from_them(tiny
     assert checkpointer.keep == [{"every": 25}]
 
 
-def test_jax_distributed_init_only_for_multi_host_tpu_slices(tiny_job: JobFactory) -> None:
+def test_jax_distributed_init_only_for_several_hosts(tiny_job: JobFactory) -> None:
     def distributed(resources: dict[str, object]) -> bool:
         job = tiny_job(resources=resources, train={"batchSize": 32})
         return bool(
@@ -107,6 +108,29 @@ def test_jax_distributed_init_only_for_multi_host_tpu_slices(tiny_job: JobFactor
     assert distributed({"cpu": None, "tpu": {"type": "v4-8"}, "peakFlopsPerChip": None}) is False
     assert distributed({"cpu": None, "tpu": {"type": "v4-16"}, "peakFlopsPerChip": None}) is True
     assert distributed({"cpu": None, "tpu": {"type": "v4-8", "slices": 2}, "peakFlopsPerChip": None}) is True
+    assert distributed({"cpu": {"hosts": 2}}) is True
+
+
+def test_each_cpu_host_joins_process_zeros_coordinator_as_the_process_its_task_index_names(
+    tiny_job: JobFactory,
+) -> None:
+    job = tiny_job(resources={"cpu": {"hosts": 2}}, train={"batchSize": 8})
+    told = slots("10.0.0.7:41234", 2)
+    configs = [
+        build_train_config(job.spec, PATHS, "r", [NoopConfig()], "sink", host=slot).trainer.distributed
+        for slot in told
+    ]
+    assert [(c.coordinator_address, c.num_processes, c.process_id) for c in configs] == [
+        ("10.0.0.7:41234", 2, 0),
+        ("10.0.0.7:41234", 2, 1),
+    ]
+    assert all(c.initialize_jax_distributed and c._is_distributed() for c in configs)
+    # A TPU slice's hosts are told nothing: JAX reads the coordinator from the environment GKE gives them.
+    tpu = tiny_job(
+        resources={"cpu": None, "tpu": {"type": "v4-16"}, "peakFlopsPerChip": None}, train={"batchSize": 32}
+    )
+    alone = build_train_config(tpu.spec, PATHS, "r", [NoopConfig()], "sink").trainer.distributed
+    assert (alone.coordinator_address, alone.num_processes, alone.process_id) == (None, None, None)
 
 
 def test_levanter_starts_or_joins_ray_unless_the_caller_started_one(tiny_job: JobFactory) -> None:

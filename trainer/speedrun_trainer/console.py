@@ -215,6 +215,12 @@ class ConsoleProgress:
             self.session.stage("writing results", "speedrun_results.json, the job's YAML beside it")
 
 
+def announce(name: str, detail: str) -> None:
+    """A stage of the current ``speedrun run`` that its hooks cannot see (its hosts train in Ray tasks)."""
+    if _session is not None:
+        _session.stage(name, detail)
+
+
 def print_results(info: dict[str, Any], results_url: str, console: Console | None = None) -> None:
     table = Table(title=f"{info['description']}", show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -295,6 +301,8 @@ def start_ray(session: RunConsole) -> None:
     (log_to_driver), whose descriptors point at the log file; its records go through our logging."""
     import ray
 
+    from speedrun_trainer.runner import local_resources
+
     session.stage("starting Ray", "(a local instance for Levanter's tokenizer and cache writers)")
     ray.init(
         address="local",
@@ -303,6 +311,7 @@ def start_ray(session: RunConsole) -> None:
         log_to_driver=True,
         logging_level=logging.INFO,
         configure_logging=False,
+        resources=local_resources(session.job),
     )
 
 

@@ -21,6 +21,7 @@ from speedrun_operator.runinfo import seq_len_of
 from speedrun_trainer.checkpointing import RecordingCheckpointerConfig
 from speedrun_trainer.dataset import data_config, tokenizer_for
 from speedrun_trainer.model_families import levanter_model_config
+from speedrun_trainer.multihost import HostSlot
 from speedrun_trainer.optimizers import optimizer_config
 from speedrun_trainer.paths import RunPaths
 
@@ -37,11 +38,13 @@ def build_train_config(
     step_sink: str,
     start_ray: bool = True,
     default_validation: ValidationSets = DEFAULT_VALIDATION_SETS,
+    host: HostSlot | None = None,
 ) -> TrainLmConfig:
     """``step_sink`` names the sink (see ``step_tracker.registered_sink``) that records each checkpointed step
     before its checkpoint is saved. With ``start_ray`` Levanter joins the Ray cluster in RAY_ADDRESS (KubeRay
     sets it) or starts a local one; without, the caller has started Ray already. ``default_validation`` is
-    evaluated when the job names no validation sets."""
+    evaluated when the job names no validation sets. ``host``: this process's slot among CPU hosts standing
+    in for a slice (a TPU slice's hosts find theirs in their environment)."""
     train = spec.train
     return TrainLmConfig(
         data=data_config(spec.dataset, paths.caches, default_validation),
@@ -61,14 +64,26 @@ def build_train_config(
             tracker=tuple(trackers),
             log_dir=paths.log_dir,
             checkpointer=checkpointer_config(train, paths, step_sink),
-            distributed=DistributedConfig(
-                initialize_jax_distributed=contract.placement(spec.resources).multihost
-            ),
+            distributed=distributed_config(spec, host),
             ray=RayConfig(auto_start_cluster=start_ray),
             require_accelerator=spec.resources.cpu is None,
         ),
         z_loss_weight=train.z_loss_weight or 0.0,
         data_seed=train.data_seed,
+    )
+
+
+def distributed_config(spec: SpeedrunJobSpec, host: HostSlot | None) -> DistributedConfig:
+    """JAX's distributed initialisation for several hosts only: a single host must skip it (see
+    ``Placement.multihost``)."""
+    multihost = contract.placement(spec.resources).multihost
+    if host is None:
+        return DistributedConfig(initialize_jax_distributed=multihost)
+    return DistributedConfig(
+        coordinator_address=host.coordinator,
+        num_processes=host.num_processes,
+        process_id=host.process_id,
+        initialize_jax_distributed=multihost,
     )
 
 

@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from speedrun_operator import eval_sets
+from speedrun_operator import contract, eval_sets
 from speedrun_operator.api import Progress, SpeedrunJob
 from speedrun_operator.api.dataset import BUNDLED
 from speedrun_operator.contract import IMAGE_ENV, OUTPUT_ENV
 from speedrun_operator.eval_sets import ValidationSets
 from speedrun_operator.runinfo import compute_run_info
+from speedrun_trainer.multihost import HostSlot, prepare_cpu_host
 from speedrun_trainer.paths import DEFAULT_LOCAL_OUTPUT, RunPaths
 from speedrun_trainer.progress import ProgressEstimator
 from speedrun_trainer.results import RunOutcome, config_digest, write_config, write_submission
@@ -112,6 +113,7 @@ def train_job(
     console: bool = False,
     local_ray: bool = False,
     default_validation: ValidationSets | None = None,
+    host: HostSlot | None = None,
 ) -> TrainResult:
     """Train ``job`` to the end (resuming from its latest checkpoint if an earlier attempt left one) and write
     ``<output>/<job>/speedrun_results.json`` with the job's YAML beside it.
@@ -120,7 +122,13 @@ def train_job(
     starts a Ray of its own instead of joining the one in RAY_ADDRESS. ``default_validation`` is evaluated
     when the job names no validation sets (default: the operator's list in the environment, else Paloma's
     c4_en).
+
+    CPU hosts standing in for a slice (``resources.cpu.hosts``) train one per Ray task: this process starts
+    them on the Ray it is connected to (``local_ray``: one of its own, on this machine), unless it is one of
+    them, its ``host`` slot given.
     """
+    if contract.placement(job.spec.resources).cpu_hosts and host is None:
+        return _train_on_local_hosts(job, output, status, console, local_ray, default_validation)
     attempt = new_attempt_id()
     paths = RunPaths(
         output=resolve_output(job, output),
@@ -135,6 +143,9 @@ def train_job(
     import jax
     import levanter.main.train_lm as train_lm
     import ray
+
+    if host is not None:
+        prepare_cpu_host(host)
 
     from speedrun_trainer.levanter_config import build_train_config
     from speedrun_trainer.levanter_fixes import log_inside_gradients
@@ -171,11 +182,12 @@ def train_job(
         # In a Ray task (speedrun train --ray) this process is already connected: Levanter must not re-init.
         start_ray=not local_ray and not ray.is_initialized(),
         default_validation=defaults,
+        host=host,
     )
     log_inside_gradients()
     write_config(job, paths)
     if local_ray:
-        _start_local_ray()
+        _start_local_ray(job)
     links: list[str | None] = []
     try:
         with registered_sink(attempt, _LinkCatcher(monitor, links, current_run_link)):
@@ -220,12 +232,58 @@ def train_job(
     return TrainResult(results_url=paths.results, run_info=run_info)
 
 
-def _start_local_ray() -> None:
+def _train_on_local_hosts(
+    job: SpeedrunJob,
+    output: str | None,
+    status: StatusReporter | None,
+    console: bool,
+    local_ray: bool,
+    default_validation: ValidationSets | None,
+) -> TrainResult:
+    """Each CPU host's process in a Ray task of this machine, as a RayJob's driver places them on pods."""
+    import ray
+
+    from speedrun_trainer.ray_dispatch import train_on_workers
+
+    if local_ray or not ray.is_initialized():
+        _start_local_ray(job)
+    hosts = contract.placement(job.spec.resources).hosts
+    if console:
+        from speedrun_trainer.console import announce
+
+        announce("training", f"on {hosts} CPU hosts, one JAX process each (their output is in the log)")
+    try:
+        # The hosts' tasks report progress themselves (host 0 does): this process only waits on them.
+        result = train_on_workers(
+            job,
+            output,
+            status.job if status is not None else None,
+            one_machine=True,
+            default_validation=default_validation,
+        )
+    finally:
+        if status is not None:
+            status.close()
+    if console:
+        from speedrun_trainer.console import print_results
+
+        print_results(result.run_info, result.results_url)
+    return result
+
+
+def _start_local_ray(job: SpeedrunJob) -> None:
     """A Ray of this process's own, whatever RAY_ADDRESS says; without the dashboard, which costs seconds of
     start-up and a port. The namespace is the one Levanter uses for its actors."""
     import ray
 
-    ray.init(address="local", namespace="levanter", include_dashboard=False)
+    ray.init(address="local", namespace="levanter", include_dashboard=False, resources=local_resources(job))
+
+
+def local_resources(job: SpeedrunJob) -> dict[str, float]:
+    """What this machine's Ray advertises for ``job``: the worker resource once per CPU host, so each host's
+    task finds a place beside the others."""
+    where = contract.placement(job.spec.resources)
+    return {contract.WORKER_RESOURCE: float(where.hosts)} if where.cpu_hosts else {}
 
 
 class _LinkCatcher:

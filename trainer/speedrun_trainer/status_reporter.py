@@ -60,6 +60,10 @@ class StatusReporter:
         self._thread = threading.Thread(target=self._run, name=f"status-{job.name}", daemon=True)
         self._thread.start()
 
+    @property
+    def job(self) -> JobRef:
+        return self._job
+
     def report_progress(self, progress: Progress) -> None:
         with self._lock:
             self._latest = progress

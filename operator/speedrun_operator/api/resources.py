@@ -53,7 +53,17 @@ class TpuResources(ApiModel):
 class CpuResources(ApiModel):
     """The host CPU: for ``speedrun run`` on one machine, and smoke tests on a CPU node pool."""
 
-    cores: int | None = Field(default=None, ge=1, le=1024, description="CPU cores for the run. Default: all.")
+    cores: int | None = Field(
+        default=None, ge=1, le=1024, description="CPU cores for the run (each host's). Default: all."
+    )
+    hosts: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="CPU hosts, one JAX process each, joined as a multi-host TPU slice's are: for local and "
+        "test use, to exercise the multi-host path of a TPU slice on CPUs (one worker pod per host; speedrun "
+        "run starts them all on this machine). Default: 1.",
+    )
 
 
 class ResourcesSpec(ApiModel):
@@ -99,7 +109,7 @@ class ResourcesSpec(ApiModel):
 
     @property
     def num_chips(self) -> int:
-        """Accelerator chips in the run: GPUs, TPU chips over all slices, or 1 for the CPU."""
+        """Accelerator chips in the run: GPUs, TPU chips over all slices, or 1 per CPU host."""
         return contract.placement(self).chips
 
     @property
@@ -126,4 +136,5 @@ class ResourcesSpec(ApiModel):
             return f"{self.gpu.count}x{self.gpu.type}"
         if self.tpu is not None:
             return self.tpu.type if self.tpu.slices == 1 else f"{self.tpu.slices}x{self.tpu.type}"
-        return "cpu"
+        hosts = self.cpu.hosts if self.cpu is not None else 1
+        return "cpu" if hosts == 1 else f"{hosts}xcpu"

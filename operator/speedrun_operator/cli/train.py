@@ -46,7 +46,7 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
     if on_ray:
         from speedrun_trainer.ray_dispatch import train_on_workers
 
-        click.echo(f"results: {train_on_workers(job, output, ref)}")
+        click.echo(f"results: {train_on_workers(job, output, ref).results_url}")
         return
     status = StatusReporter(ref, api) if ref is not None else None
     result = train_job(job, output=output, status=status)
