@@ -124,6 +124,7 @@ def test_a_new_ladder_creates_as_many_rungs_as_its_parallelism_owned_by_it_in_on
     assert cluster.created == [job_name("130m"), job_name("300m")], "parallelism 2, smallest first"
     assert len(cluster.writes) == 1
     assert (cluster.status["phase"], cluster.status["rungsDone"]) == ("Running", "0/4")
+    assert cluster.status["startTime"] and "completionTime" not in cluster.status
     assert [r["phase"] for r in cluster.status["rungs"]] == ["Pending", "Pending", "Waiting", "Waiting"]
     child = cluster.jobs[job_name("130m")]
     (owner,) = child["metadata"]["ownerReferences"]

@@ -102,7 +102,7 @@ def decide(
     status.fit, fit_problem = _fit(done)
     site = status.fit.site if status.fit else None
     status.projected_bpb = f"{site.projected_bpb:.4f}" if site else None
-    if create and status.start_time is None:
+    if status.start_time is None and any(s.phase != WAITING for s in statuses):
         status.start_time = now
     _set_phase(status, spec.suspend, failed, done, create, generation=generation, now=now)
     _set_fit_condition(status, done, fit_problem, generation=generation, now=now)
