@@ -105,7 +105,7 @@ def decide(
     if status.start_time is None and any(s.phase != WAITING for s in statuses):
         status.start_time = now
     _set_phase(status, spec.suspend, failed, done, create, generation=generation, now=now)
-    _set_fit_condition(status, done, fit_problem, generation=generation, now=now)
+    _set_fit_condition(status, fit_problem, generation=generation, now=now)
     return LadderDecision(
         status,
         tuple(create),
@@ -226,21 +226,15 @@ def _fit_summary(status: SpeedrunLadderStatus) -> str:
 
 
 def _set_fit_condition(
-    status: SpeedrunLadderStatus,
-    done: Sequence[RungStatus],
-    problem: str | None,
-    *,
-    generation: int | None,
-    now: str,
+    status: SpeedrunLadderStatus, problem: str | None, *, generation: int | None, now: str
 ) -> None:
     if status.fit is not None and status.fit.site is not None:
         listed = "" if status.fit.listed else "; not listed: no rung used over 3e20 hardware FLOPs"
         message = f"{status.fit.points} rungs: {_fit_summary(status)}{listed}"
         _condition(status, ConditionType.FITTED, "True", "Fitted", message, generation, now)
     else:
-        _condition(
-            status, ConditionType.FITTED, "False", "NotEnoughRungs", problem or "no fit", generation, now
-        )
+        why = problem or "no fit"
+        _condition(status, ConditionType.FITTED, "False", "NotFitted", why, generation, now)
 
 
 def _phase(status: SpeedrunLadderStatus, phase: LadderPhase, reason: str, message: str) -> None:
