@@ -35,6 +35,11 @@ _COUNT = re.compile(r"^(?:(\d+)x)?(.+)$")
     "--peak-flops-per-chip", type=float, help="Peak FLOP/s of one chip (needed with --hardware cpu)."
 )
 @click.option("--output", help="spec.output of the imported job: where its results go.")
+@click.option(
+    "--name",
+    help="Name of the imported job or ladder. Default: from the results' folder names; "
+    "give another to rerun beside the original without resuming from its checkpoints.",
+)
 @click.option("--partial", is_flag=True, help="Write what the results allow even where they are not enough.")
 def import_command(
     source: str,
@@ -42,16 +47,21 @@ def import_command(
     hardware: str | None,
     peak_flops_per_chip: float | None,
     output: str | None,
+    name: str | None,
     partial: bool,
 ) -> None:
-    """Write the SpeedrunJob that reproduces the run in SOURCE: a speedrun_results.json, a folder holding
-    one, or a ladder of them (one SpeedrunJob per run, in one multi-document YAML), or its URL.
+    """Write the SpeedrunJob that reproduces the run in SOURCE: a speedrun_results.json, its URL, or a
+    folder holding one. A folder whose runs are in its subfolders (130m/, 300m/, ...) becomes one
+    SpeedrunLadder; other folders of several runs, one SpeedrunJob per run in a multi-document YAML.
 
     Where the results do not hold enough (a run with its own model code, a field the pinned Levanter lacks)
     each missing key is named and nothing is written, unless --partial. Exits 2 on bad input."""
     try:
         resources = _resources(hardware, peak_flops_per_chip)
-        runs = [(where, _import(where, name)) for where, name in _sources(source)]
+        sources = _sources(source)
+        if name is not None and len(sources) == 1:
+            sources = [(sources[0][0], job_name([name]))]
+        runs = [(where, _import(where, job)) for where, job in sources]
     except ImportFailed as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(EXIT_INVALID) from None
@@ -62,7 +72,7 @@ def import_command(
         click.echo("nothing written: the results do not say enough (--partial writes what they do)", err=True)
         raise SystemExit(EXIT_INVALID)
     documents = [_overridden(run.manifest(), resources, output) for _, run in runs]
-    ladder = _ladder(source, runs, resources, output)
+    ladder = _ladder(source, runs, resources, output, name)
     text = yaml.safe_dump_all([ladder] if ladder else documents, sort_keys=False)
     if out is None:
         click.echo(text, nl=False)
@@ -82,13 +92,22 @@ def _sources(source: str) -> list[tuple[str, str]]:
         found = sorted(path.rglob(RESULTS_FILE))
         if not found:
             raise ImportFailed(f"{path}: no {RESULTS_FILE} in this folder")
-        names = [[path.resolve().name, *file.parent.relative_to(path).parts] for file in found]
+        names = [
+            [path.resolve().name, *file.parent.relative_to(path).parts]
+            if file.parent != path
+            else _run_parts(list(path.resolve().parts))
+            for file in found
+        ]
         return [(str(file), job_name(parts)) for file, parts in zip(found, names, strict=True)]
     return [(str(path), job_name(_run_parts(list(path.resolve().parent.parts))))]
 
 
 def _ladder(
-    source: str, runs: list[tuple[str, Imported]], resources: dict[str, Any] | None, output: str | None
+    source: str,
+    runs: list[tuple[str, Imported]],
+    resources: dict[str, Any] | None,
+    output: str | None,
+    name: str | None,
 ) -> dict[str, Any] | None:
     """A folder whose runs are its subfolders' (130m/, 300m/, ...) is a ladder: one SpeedrunLadder, when
     they make one (three rungs at least, one author)."""
@@ -96,7 +115,7 @@ def _ladder(
     if not folder.is_dir() or any(Path(where).parent.parent != folder for where, _ in runs):
         return None
     rungs = [(Path(where).parent.name, _with_overrides(run, resources, output)) for where, run in runs]
-    return as_ladder(job_name([folder.resolve().name]), rungs, source)
+    return as_ladder(job_name([name or folder.resolve().name]), rungs, source)
 
 
 def _with_overrides(run: Imported, resources: dict[str, Any] | None, output: str | None) -> Imported:

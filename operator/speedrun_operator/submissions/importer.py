@@ -44,7 +44,13 @@ from speedrun_operator.api.resources import ResourcesSpec
 from speedrun_operator.api.status import RunInfo
 from speedrun_operator.api.train import MARIN_DATA_SEED, TrainSpec
 from speedrun_operator.submissions.consistency import show
-from speedrun_operator.submissions.recorded import Unrecomputable, expected_from_recorded, shape_of
+from speedrun_operator.submissions.recorded import (
+    NEWER_MODEL_KEYS,
+    Unrecomputable,
+    as_marin_resources,
+    expected_from_recorded,
+    shape_of,
+)
 
 SOURCE_ANNOTATION = f"{GROUP}/imported-from"
 RECORDED_ANNOTATION = f"{GROUP}/recorded-run"
@@ -213,6 +219,7 @@ def _model(config: Mapping[str, Any], source: str, missing: list[str]) -> dict[s
         raise ImportFailed(str(exc.problem)) from None
     family = FAMILIES[shape.family]
     read = {field.name for field in dataclasses.fields(ModelShape)} | set(MODEL_RENAMES) | {"rope"}
+    read |= set(NEWER_MODEL_KEYS)
     unknown = sorted(
         key
         for key, value in config.items()
@@ -318,7 +325,9 @@ def _optimizer(recorded: Mapping[str, Any], train: dict[str, Any], missing: list
     """Fold the recorded optimizer into ``train``: the shared fields onto train itself, the optimizer's own
     fields that differ from Levanter's defaults into train.optimizer (or, for AdamW, into the scalars)."""
     where = "train_config.optimizer_config"
-    kind = recorded.get("type") or _recognise(recorded, where)
+    kind = recorded.get("type") or _recognise(recorded, where, missing)
+    if kind is None:
+        return
     model = OPTIMIZER_MODELS.get(str(kind))
     if model is None:
         raise ImportFailed(f"{where}.type: {_found(kind)}, expected one of {', '.join(OPTIMIZER_MODELS)}")
@@ -356,22 +365,33 @@ def _optimizer(recorded: Mapping[str, Any], train: dict[str, Any], missing: list
     train["optimizer"] = {"type": kind, **dict(sorted(own.items()))}
 
 
-def _recognise(recorded: Mapping[str, Any], where: str) -> str:
-    """The optimizer whose fields the record has: Marin records Levanter's config without its type. The one
-    with all the recorded fields and the fewest others (an older Levanter recorded fewer)."""
+def _recognise(recorded: Mapping[str, Any], where: str, missing: list[str]) -> str | None:
+    """The optimizer whose fields the record has (Marin records Levanter's config without its type): the one
+    with all the recorded fields and the fewest others. An older Levanter recorded a field or two fewer (Muon
+    had no use_kimi_scaling), so a record fits only when no other optimizer is within one field of it; the
+    generic fields alone (beta1, beta2, epsilon, max_grad_norm) fit Lion, ADOPT, MARS and a submission's own
+    Adamax alike, and do not say which ran."""
     own = set(recorded) - set(SHARED_DEFAULTS) - set(NEUTRAL_OPTIMIZER_FIELDS) - {"learning_rate"}
     fits = sorted(
         (len(set(model.model_fields) - {"type"} - own), name)
         for name, model in OPTIMIZER_MODELS.items()
         if own <= set(model.model_fields)
     )
+    fields = ", ".join(sorted(own))
     if not fits:
-        raise ImportFailed(
-            f"{where}: fields {', '.join(sorted(own))}, expected the fields of one optimizer the pinned "
-            f"Levanter registers ({', '.join(OPTIMIZER_MODELS)})"
+        missing.append(
+            f"{where}: fields {fields} are those of no optimizer the pinned Levanter registers: the run used "
+            "its own optimizer code (the submission's .py script beside its results)"
         )
-    if len(fits) > 1 and fits[0][0] == fits[1][0]:
-        raise ImportFailed(f"{where}: fields {', '.join(sorted(own))} fit both {fits[0][1]} and {fits[1][1]}")
+        return None
+    close = [name for extra, name in fits[1:] if extra <= fits[0][0] + 1]
+    if close:
+        missing.append(
+            f"{where}: fields {fields} fit {', '.join([fits[0][1], *close[:-1]])} and {close[-1]} alike "
+            "(Marin records no "
+            "type): the submission's .py script beside its results names the optimizer; --partial writes "
+            f"{fits[0][1]}"
+        )
     return fits[0][1]
 
 
@@ -397,6 +417,7 @@ def _lr_schedule(recorded: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _resources(recorded: Mapping[str, Any]) -> dict[str, Any]:
     """Marin's resources (a TPU slice, or a GPU type and count) or ours (the SpeedrunJob's section)."""
+    recorded = as_marin_resources(recorded)
     if recorded.keys() & {"gpu", "tpu", "cpu"}:
         return dict(recorded)
     section: dict[str, Any]

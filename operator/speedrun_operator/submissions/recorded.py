@@ -50,8 +50,13 @@ class Expected:
     vocab_size: int
 
 
+NEWER_MODEL_KEYS = {"max_seq_len": "seq_len"}
+"""model_config keys a newer Levanter renamed (Marin's runs from December 2025 on), with the pinned name."""
+
+
 def shape_of(model_config: Mapping[str, Any]) -> ModelShape:
     """The model a recorded ``model_config`` describes, for each family whose counts runinfo knows."""
+    model_config = {NEWER_MODEL_KEYS.get(key, key): value for key, value in model_config.items()}
     family = family_of_model_config(model_config)
     if family is None or family not in FAMILIES:
         raise Unrecomputable(
@@ -192,6 +197,7 @@ def _sequences(train: Mapping[str, Any]) -> int:
 def _hardware(resources: Mapping[str, Any]) -> tuple[int, float]:
     """Chips and peak FLOP/s per chip of the recorded resources: Marin's (a GPU type and count, or a TPU
     slice), or a SpeedrunJob's resources section as this project's trainer records it."""
+    resources = as_marin_resources(resources)
     if resources.keys() & {"gpu", "tpu", "cpu"}:
         try:
             ours = ResourcesSpec.model_validate(dict(resources))
@@ -239,6 +245,15 @@ def _hardware(resources: Mapping[str, Any]) -> tuple[int, float]:
             "resources", show(dict(resources))[:80], "a GPU (accelerator_type, gpu_count) or a TPU (tpu_type)"
         )
     )
+
+
+def as_marin_resources(resources: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A newer Marin's TPU resources ({"device": {"kind": "tpu", "variant": "v5p-32"}, "replicas": 1}) in the
+    older form (tpu_type, slice_count); anything else as it is."""
+    device = resources.get("device")
+    if isinstance(device, dict) and device.get("kind") == "tpu" and "variant" in device:
+        return {"tpu_type": device["variant"], "slice_count": resources.get("replicas", 1)}
+    return resources
 
 
 def _object(info: Mapping[str, Any], key: str) -> Mapping[str, Any]:
