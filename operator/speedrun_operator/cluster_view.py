@@ -22,6 +22,7 @@ class ClusterView:
     _rayjobs: dict[JobKey, dict[str, Any]] = field(default_factory=dict)
     _blockers: dict[JobKey, dict[str, Blocker]] = field(default_factory=dict)
     _restricted: set[str] = field(default_factory=set)
+    _namespaces: set[str] = field(default_factory=set)
 
     def saw_rayjob(self, job: JobKey, rayjob: dict[str, Any] | None) -> None:
         with self._lock:
@@ -54,14 +55,20 @@ class ClusterView:
 
     def saw_namespace(self, name: str, labels: dict[str, str] | None) -> None:
         with self._lock:
+            if labels is None:
+                self._namespaces.discard(name)
+            else:
+                self._namespaces.add(name)
             if labels is not None and labels.get(ENFORCE_LABEL) == "restricted":
                 self._restricted.add(name)
             else:
                 self._restricted.discard(name)
 
-    def restricted(self, namespace: str) -> bool:
+    def restricted(self, namespace: str) -> bool | None:
+        """Whether the namespace enforces restricted; None when its watch event has not arrived yet (a
+        namespace made a moment before its first job)."""
         with self._lock:
-            return namespace in self._restricted
+            return namespace in self._restricted if namespace in self._namespaces else None
 
     def forget(self, job: JobKey) -> None:
         with self._lock:

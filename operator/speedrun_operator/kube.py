@@ -30,6 +30,7 @@ class KubeCluster:
         self._api: client.CustomObjectsApi = kube_client.custom_objects_api(
             FIELD_MANAGER, pool_size=connections
         )
+        self._core = client.CoreV1Api(self._api.api_client)
         self._events = events
 
     def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -99,6 +100,10 @@ class KubeCluster:
 
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         return get_speedrunjob(self._api, namespace, name)
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        found = _counted("get", "namespaces", self._core.read_namespace, namespace)
+        return dict(found.metadata.labels or {})
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         stored: dict[str, Any] = _counted(

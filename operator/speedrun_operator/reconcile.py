@@ -56,6 +56,8 @@ class Cluster(Protocol):
 
     def delete_rayjob(self, namespace: str, name: str) -> None: ...
 
+    def namespace_labels(self, namespace: str) -> dict[str, str]: ...
+
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +179,7 @@ def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str)
     job = SpeedrunJob(metadata=ObjectMeta(name=meta["name"], namespace=_namespace(body)), spec=spec)
     if output_prefix(job, ctx.config) is None:
         return reject(accepted.status, *NO_OUTPUT, now=now)
-    desired = build_rayjob(job, meta["uid"], ctx.config, restricted=ctx.view.restricted(job.namespace))
+    desired = build_rayjob(job, meta["uid"], ctx.config, restricted=_restricted(ctx, job.namespace))
     name = desired["metadata"]["name"]
     try:
         ctx.cluster.create_rayjob(desired)
@@ -188,6 +190,14 @@ def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str)
         # Created by an earlier pass (an operator killed before it wrote the status): catch up at once.
         return _observe(ctx, body, existing, created(accepted.status, name, now=now).status, now)
     return created(accepted.status, name, now=now)
+
+
+def _restricted(ctx: Context, namespace: str) -> bool:
+    known = ctx.view.restricted(namespace)
+    if known is None:
+        ctx.view.saw_namespace(namespace, ctx.cluster.namespace_labels(namespace))
+        known = bool(ctx.view.restricted(namespace))
+    return known
 
 
 def _observe(

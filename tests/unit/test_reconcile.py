@@ -48,6 +48,7 @@ class FakeCluster:
     version: int = 100
     calls: list[str] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    namespaces: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.calls.append(f"get rayjob {name}")
@@ -67,6 +68,10 @@ class FakeCluster:
     def delete_rayjob(self, namespace: str, name: str) -> None:
         self.calls.append(f"delete rayjob {name}")
         self.rayjobs.pop(name, None)
+
+    def namespace_labels(self, namespace: str) -> dict[str, str]:
+        self.calls.append(f"get namespace {namespace}")
+        return self.namespaces.get(namespace, {})
 
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         raise AssertionError("reconcile reads the SpeedrunJob from the body it is given")
@@ -106,7 +111,9 @@ def stored(status: dict[str, Any] | None = None, version: int = 100, **spec: Any
 
 
 def context(cluster: FakeCluster, **config: Any) -> Context:
-    return Context(cluster=cluster, config=OperatorConfig(default_output=OUTPUT, **config))
+    ctx = Context(cluster=cluster, config=OperatorConfig(**{"default_output": OUTPUT, **config}))
+    ctx.view.saw_namespace("team-a", {})
+    return ctx
 
 
 def rayjob_with(deployment: str, job: str = "", *, owner: str = UID, **extra: Any) -> dict[str, Any]:
@@ -169,7 +176,7 @@ def test_an_invalid_spec_fails_for_good_without_creating_anything() -> None:
 
 def test_a_job_with_no_output_anywhere_fails_with_the_fix() -> None:
     cluster = FakeCluster()
-    reconcile(Context(cluster=cluster, config=OperatorConfig(default_output=None)), stored())
+    reconcile(context(cluster, default_output=None), stored())
     assert cluster.rayjobs == {}
     assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.FAILED, "NoOutput")
     assert "set spec.output" in cluster.status["message"]
@@ -364,3 +371,12 @@ def test_in_a_namespace_enforcing_restricted_the_rayjob_is_submitted_by_a_harden
     assert spec["submissionMode"] == "K8sJobMode"
     submitter = spec["submitterPodTemplate"]["spec"]["containers"][0]
     assert submitter["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_a_namespace_the_watch_has_not_shown_yet_is_read_once() -> None:
+    cluster = FakeCluster(namespaces={"team-a": {"pod-security.kubernetes.io/enforce": "restricted"}})
+    ctx = Context(cluster=cluster, config=OperatorConfig(default_output=OUTPUT))
+    reconcile(ctx, stored())
+    assert cluster.calls[0] == "get namespace team-a"
+    assert cluster.rayjobs["srj-tiny"]["spec"]["submissionMode"] == "K8sJobMode"
+    assert ctx.view.restricted("team-a") is True
