@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fsspec
 import pytest
 import yaml
 
 from fixtures.submissions import MARIN_RESULTS, NOT_REPRODUCIBLE, speedrun
+from speedrun_operator.cli import import_cmd
 from speedrun_operator.manifests import load_job, load_ladder
 from speedrun_operator.submissions.importer import RECORDED_ANNOTATION, SOURCE_ANNOTATION
 
@@ -128,8 +130,33 @@ def test_other_hardware_changes_chips_peak_and_time_but_not_what_the_run_is(tmp_
     assert after["peakFlopsPerChip"] != before["peakFlopsPerChip"]
     assert after["estimatedSecondsAt50PctMfu"] != before["estimatedSecondsAt50PctMfu"]
     table = speedrun("info", str(moved), env={"COLUMNS": "200"}).stdout
-    assert "parameters, total tokens, model FLOPs" in table
-    assert "v5p-32 → 8xH100; chips 16 → 8" in table
+    assert "same as recorded" in table and "parameters, total tokens, model FLOPs" in table
+    assert "v5p-32: 16 chips x 4.5900e+14 FLOP/s" in table
+    assert "chips 16 → 8; peak FLOP/s per chip 4.5900e+14 → 9.8950e+14; time at 50% MFU" in table
+
+
+def test_a_results_url_imports_as_its_file_does(tmp_path: Path) -> None:
+    results = MARIN / "muon_llama_scaling/130m/speedrun_results.json"
+    memory = fsspec.filesystem("memory")
+    memory.pipe("/experiments/speedrun/muon_llama_scaling/130m/speedrun_results.json", results.read_bytes())
+    by_file, by_url = tmp_path / "file.yaml", tmp_path / "url.yaml"
+    assert speedrun("import", str(results), "-o", str(by_file)).returncode == 0
+    ran = speedrun("import", "memory://experiments/speedrun/muon_llama_scaling/130m/", "-o", str(by_url))
+    assert ran.returncode == 0, ran.stderr
+    assert load_job(by_url).name == load_job(by_file).name == "muon-llama-scaling-130m"
+    assert load_job(by_url).spec == load_job(by_file).spec
+    assert load_job(by_url).metadata.annotations[SOURCE_ANNOTATION] == (
+        "memory://experiments/speedrun/muon_llama_scaling/130m/speedrun_results.json"
+    )
+
+
+def test_a_github_page_of_a_results_file_is_read_as_the_raw_file() -> None:
+    page = (
+        "https://github.com/marin-community/marin/blob/main/experiments/speedrun/x/130m/speedrun_results.json"
+    )
+    assert import_cmd.raw_file_url(page) == (
+        "https://raw.githubusercontent.com/marin-community/marin/main/experiments/speedrun/x/130m/speedrun_results.json"
+    )
 
 
 def test_a_run_with_its_own_model_code_is_written_only_when_asked(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from speedrun_operator.submissions.import_ladder import as_ladder
 from speedrun_operator.submissions.importer import Imported, ImportFailed, import_run, job_name, run_infos
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+_GITHUB_BLOB = re.compile(r"^https://github\.com/([^/]+/[^/]+)/blob/(.+)$")
 _COUNT = re.compile(r"^(?:(\d+)x)?(.+)$")
 
 
@@ -85,8 +86,11 @@ def import_command(
 def _sources(source: str) -> list[tuple[str, str]]:
     """Each results file to import, and the job name it gets (from its folder names)."""
     if _SCHEME.match(source) and not source.startswith("file://"):
-        parts = [part for part in source.split("?")[0].split("/")[3:] if part]
-        return [(source, job_name(_run_parts(parts[:-1])))]
+        url = raw_file_url(
+            source if source.split("?")[0].endswith(".json") else f"{source.rstrip('/')}/{RESULTS_FILE}"
+        )
+        parts = [part for part in url.split("?")[0].split("/")[3:] if part]
+        return [(url, job_name(_run_parts(parts[:-1])))]
     path = Path(source.removeprefix("file://"))
     if path.is_dir():
         found = sorted(path.rglob(RESULTS_FILE))
@@ -121,6 +125,12 @@ def _ladder(
 def _with_overrides(run: Imported, resources: dict[str, Any] | None, output: str | None) -> Imported:
     manifest = _overridden(run.manifest(), resources, output)
     return Imported(SpeedrunJob.model_validate(manifest), run.missing)
+
+
+def raw_file_url(url: str) -> str:
+    """A GitHub page of a file (github.com/OWNER/REPO/blob/REF/PATH) as the file itself."""
+    match = _GITHUB_BLOB.match(url)
+    return f"https://raw.githubusercontent.com/{match[1]}/{match[2]}" if match else url
 
 
 def _run_parts(folders: list[str]) -> list[str]:

@@ -43,6 +43,7 @@ from speedrun_operator.api.optimizers import LR_SCHEDULE_MODELS, OPTIMIZER_MODEL
 from speedrun_operator.api.resources import ResourcesSpec
 from speedrun_operator.api.status import RunInfo
 from speedrun_operator.api.train import MARIN_DATA_SEED, TrainSpec
+from speedrun_operator.runinfo.compute import ESTIMATE_MFU
 from speedrun_operator.submissions.consistency import show
 from speedrun_operator.submissions.recorded import (
     NEWER_MODEL_KEYS,
@@ -491,29 +492,45 @@ def _found(value: Any) -> str:
 
 
 def compare_with_recorded(job: SpeedrunJob, info: RunInfo) -> list[tuple[str, str]]:
-    """For an imported job: what its hardware changes against the recorded run (chips, peak FLOP/s, time)
-    and whether what the run is stays (parameters, tokens, model FLOPs). None without the annotation."""
+    """For an imported job, ``speedrun info``'s rows beside the recorded run: what stays (parameters, tokens,
+    model FLOPs) and what its hardware changes (chips, peak FLOP/s, the time estimate). None without the
+    annotation."""
     text = job.metadata.annotations.get(RECORDED_ANNOTATION)
     if text is None:
         return []
     recorded = json.loads(text)
-    same = [
-        label
-        for label, key, value in (
-            ("parameters", "model_size", info.parameters),
-            ("total tokens", "total_tokens", info.total_tokens),
-            ("model FLOPs", "model_flops", info.model_flops),
-        )
-        if recorded.get(key) == value
-    ]
-    rows = [("as recorded", ", ".join(same) or "nothing")]
+    counts = (
+        ("parameters", "model_size", info.parameters),
+        ("total tokens", "total_tokens", info.total_tokens),
+        ("model FLOPs", "model_flops", info.model_flops),
+    )
+    same = [label for label, key, value in counts if recorded.get(key) == value]
+    differs = [f"{label} {recorded[key]:,} → {value:,}" for label, key, value in counts if label not in same]
+    rows = [("same as recorded", ", ".join(same) or "nothing")]
+    if differs:
+        rows.append(("changed from recorded", "; ".join(differs)))
     if "chips" in recorded:
-        changes = [
-            f"{recorded.get('hardware', '?')} → {job.spec.resources.describe()}",
-            f"chips {recorded['chips']} → {info.num_chips}",
-            f"peak FLOP/s per chip {recorded['peak_flops_per_chip']:.4e} → {info.peak_flops_per_chip:.4e}",
-        ]
-        rows.append(("hardware change", "; ".join(changes)))
-    if "training_time" in recorded:
-        rows.append(("recorded training time", f"{recorded['training_time']:.0f} s"))
+        before = recorded.get("model_flops", info.model_flops) / (
+            recorded["chips"] * recorded["peak_flops_per_chip"] * ESTIMATE_MFU
+        )
+        trained = f", trained in {_minutes(recorded['training_time'])}" if "training_time" in recorded else ""
+        rows.append(
+            (
+                "recorded hardware",
+                f"{recorded.get('hardware', '?')}: {recorded['chips']} chips x "
+                f"{recorded['peak_flops_per_chip']:.4e} FLOP/s{trained}",
+            )
+        )
+        rows.append(
+            (
+                "hardware changes",
+                f"chips {recorded['chips']} → {info.num_chips}; peak FLOP/s per chip "
+                f"{recorded['peak_flops_per_chip']:.4e} → {info.peak_flops_per_chip:.4e}; time at 50% MFU "
+                f"{_minutes(before)} → {_minutes(info.estimated_seconds_at_50pct_mfu)}",
+            )
+        )
     return rows
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
