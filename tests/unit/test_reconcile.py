@@ -205,7 +205,7 @@ def test_a_rayjob_event_moves_the_phase_without_reading_anything() -> None:
     job = created_job(cluster)
     cluster.calls.clear()
     reconcile(context(cluster), job, rayjob=rayjob_with("Running", "RUNNING"))
-    changed = ["attempts", "conditions", "message", "phase", "rayClusterName", "reason"]
+    changed = ["conditions", "message", "phase", "rayClusterName", "reason"]
     assert cluster.calls == [f"patch status {changed}"]
     assert cluster.status["phase"] == Phase.RUNNING
     assert cluster.events[-1][1] == "Training"
@@ -229,9 +229,19 @@ def test_a_body_older_than_our_own_last_write_is_not_decided_on_again() -> None:
     ctx = context(cluster)
     stale = stored()
     reconcile(ctx, stale)
-    reconcile(ctx, stale, rayjob=rayjob_with("Initializing"))
+    reconcile(ctx, stale, rayjob=rayjob_with("Running", "RUNNING"))
     assert cluster.calls.count("create rayjob srj-tiny") == 1
-    assert [reason for _, reason, _ in cluster.events] == ["RayJobCreated", "ClusterStarting"]
+    assert [reason for _, reason, _ in cluster.events] == ["RayJobCreated", "Training"]
+
+
+def test_a_cluster_still_starting_after_its_rayjob_was_created_tells_nothing_new() -> None:
+    """KubeRay's first status updates (Initializing, the cluster's name) are the story the creation told:
+    the name is noted, with no second event."""
+    cluster = FakeCluster()
+    job = created_job(cluster)
+    reconcile(context(cluster), job, rayjob=rayjob_with("Initializing"))
+    assert cluster.status["reason"] == "RayJobCreated" and cluster.status["rayClusterName"] == "srj-tiny-x"
+    assert [reason for _, reason, _ in cluster.events] == ["RayJobCreated"]
 
 
 def test_the_timer_reads_the_rayjob_and_reports_one_deleted_behind_our_back() -> None:

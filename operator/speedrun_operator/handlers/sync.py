@@ -19,9 +19,25 @@ RESYNC_SECONDS = 600.0
 watch missed within minutes, at a twentieth of the cost of the old 30-s resync."""
 
 
+_KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp")
+
+
+def essentials(body: kopf.Body) -> dict[str, Any]:
+    """What a pass and its events need of a SpeedrunJob: not its managedFields or annotations, which are
+    most of an object's bytes and, for hundreds of jobs, most of the index's memory."""
+    meta = body.metadata
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
+        "spec": dict(body.spec),
+        "status": dict(body.status),
+    }
+
+
 @kopf.index(GROUP, VERSION, PLURAL)
 def speedrunjobs(namespace: str | None, name: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {(namespace or "default", name): dict(body)}
+    return {(namespace or "default", name): essentials(body)}
 
 
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={MANAGED_BY: OPERATOR_NAME})
@@ -36,7 +52,8 @@ def rayjob_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **kwa
     if parent is None:
         return
     deleted = event.get("type") == "DELETED"
-    memo.context.view.saw_rayjob((namespace, name), None if deleted else dict(body))
+    seen = {"metadata": {"name": body.metadata.name}, "status": dict(body.status)}
+    memo.context.view.saw_rayjob((namespace, name), None if deleted else seen)
     if deleted:
         # Garbage collection deletes the RayJob of a deleted SpeedrunJob too: only a live parent is told.
         parent = memo.context.cluster.get_speedrunjob(namespace, name)

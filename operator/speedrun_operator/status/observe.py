@@ -105,6 +105,7 @@ def created(current: SpeedrunJobStatus, rayjob_name: str, *, now: str) -> Decisi
     status = current.model_copy(deep=True)
     status.ray_job_name = rayjob_name
     status.start_time = status.start_time or now
+    status.attempts = status.attempts or 1
     set_phase(
         status,
         Phase.PROVISIONING,
@@ -156,6 +157,8 @@ def observed(
         fail(status, Failure(why, message), generation=generation, now=now, completion=ray.get("endTime"))
         return Decision(status)
 
+    if state == "ClusterStarting" and blocker is None and current.reason == "RayJobCreated":
+        return Decision(status)  # the same story: the cluster it created is still starting
     rule = RULES[state]
     if state == "ClusterStarting" and blocker is not None:
         rule = Rule(
