@@ -47,6 +47,22 @@ def submitter_pod_template(job: SpeedrunJob, config: OperatorConfig) -> dict[str
     }
 
 
+def head_group(job: SpeedrunJob, config: OperatorConfig) -> dict[str, Any]:
+    """A small CPU head: the driver runs here and places the training on the workers."""
+    requests = {"cpu": config.head_cpu, "memory": config.head_memory}
+    return {
+        "rayStartParams": {"dashboard-host": "0.0.0.0"},
+        "template": pod_template(
+            job,
+            config,
+            container_name="ray-head",
+            resources={"requests": dict(requests), "limits": dict(requests)},
+            node_selector={},
+            tolerations=[],
+        ),
+    }
+
+
 def build_rayjob(
     job: SpeedrunJob, uid: str, config: OperatorConfig, *, restricted: bool = False
 ) -> dict[str, Any]:
@@ -57,20 +73,6 @@ def build_rayjob(
     labels = child_labels(job.name)
     if spec.queue_name:
         labels[KUEUE_QUEUE_LABEL] = spec.queue_name
-    head = {
-        "rayStartParams": {"dashboard-host": "0.0.0.0"},
-        "template": pod_template(
-            job,
-            config,
-            container_name="ray-head",
-            resources={
-                "requests": {"cpu": config.head_cpu, "memory": config.head_memory},
-                "limits": {"cpu": config.head_cpu, "memory": config.head_memory},
-            },
-            node_selector={},
-            tolerations=[],
-        ),
-    }
     rayjob_spec: dict[str, Any] = {
         "entrypoint": trainer_entrypoint(job),
         "submissionMode": "K8sJobMode" if restricted else config.submission_mode,
@@ -81,7 +83,7 @@ def build_rayjob(
         "suspend": spec.suspend or spec.queue_name is not None,
         "rayClusterSpec": {
             "rayVersion": config.ray_version,
-            "headGroupSpec": head,
+            "headGroupSpec": head_group(job, config),
             "workerGroupSpecs": [worker_group(job, config)],
         },
     }
@@ -89,6 +91,7 @@ def build_rayjob(
         rayjob_spec["submitterPodTemplate"] = submitter_pod_template(job, config)
     if spec.active_deadline_seconds is not None:
         rayjob_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    owner = {"apiVersion": API_VERSION, "kind": KIND, "name": job.name, "uid": uid}
     return {
         "apiVersion": RAY_API_VERSION,
         "kind": "RayJob",
@@ -96,16 +99,7 @@ def build_rayjob(
             "name": rayjob_name(job.name),
             "namespace": job.namespace,
             "labels": labels,
-            "ownerReferences": [
-                {
-                    "apiVersion": API_VERSION,
-                    "kind": KIND,
-                    "name": job.name,
-                    "uid": uid,
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [{**owner, "controller": True, "blockOwnerDeletion": True}],
         },
         "spec": rayjob_spec,
     }

@@ -134,11 +134,7 @@ def observed(
     if current.phase.terminal:
         return Decision(status)
     if rayjob is None:
-        message = (
-            f"RayJob {current.ray_job_name} was deleted outside the operator; it is not re-created behind "
-            "your back. Delete and re-apply the SpeedrunJob to run again."
-        )
-        fail(status, Failure("RayJobDeleted", message), generation=generation, now=now)
+        fail(status, _deleted(current.ray_job_name), generation=generation, now=now)
         return Decision(status)
 
     ray: dict[str, Any] = rayjob.get("status") or {}
@@ -159,14 +155,7 @@ def observed(
 
     if state == "ClusterStarting" and blocker is None and current.reason == "RayJobCreated":
         return Decision(status)  # the same story: the cluster it created is still starting
-    rule = RULES[state]
-    if state == "ClusterStarting" and blocker is not None:
-        rule = Rule(
-            Phase.PROVISIONING,
-            blocker.reason,
-            "the Ray cluster cannot start: {blocker}",
-            ((ConditionType.CLUSTER_READY, "False", blocker.reason, "{blocker}"),),
-        )
+    rule = _blocked(blocker) if state == "ClusterStarting" and blocker is not None else RULES[state]
     context = {
         "blocker": blocker.message if blocker else "",
         "cluster": status.ray_cluster_name,
@@ -174,6 +163,32 @@ def observed(
         "ray_reason": ray_reason or "no reason given",
         "ray_message": ray_message or "starting a new Ray cluster",
     }
+    _apply(rule, context, status, generation=generation, now=now)
+    if state == "Succeeded":
+        status.completion_time = status.completion_time or ray.get("endTime") or now
+    return Decision(status, rayjob_succeeded=state == "Succeeded")
+
+
+def _deleted(rayjob_name: str | None) -> Failure:
+    return Failure(
+        "RayJobDeleted",
+        f"RayJob {rayjob_name} was deleted outside the operator; it is not re-created behind your back. "
+        "Delete and re-apply the SpeedrunJob to run again.",
+    )
+
+
+def _blocked(blocker: Blocker) -> Rule:
+    return Rule(
+        Phase.PROVISIONING,
+        blocker.reason,
+        "the Ray cluster cannot start: {blocker}",
+        ((ConditionType.CLUSTER_READY, "False", blocker.reason, "{blocker}"),),
+    )
+
+
+def _apply(
+    rule: Rule, context: dict[str, Any], status: SpeedrunJobStatus, *, generation: int | None, now: str
+) -> None:
     set_phase(
         status,
         rule.phase,
@@ -183,9 +198,6 @@ def observed(
         generation=generation,
         now=now,
     )
-    if state == "Succeeded":
-        status.completion_time = status.completion_time or ray.get("endTime") or now
-    return Decision(status, rayjob_succeeded=state == "Succeeded")
 
 
 WAITING_PHASES = frozenset({Phase.PENDING, Phase.QUEUED, Phase.PROVISIONING})
