@@ -1,5 +1,7 @@
 """The operator as it ships: installed by the Helm chart, running as a pod from the operator image under the
-chart's RBAC, it takes the hello-world to Succeeded on the real node.
+chart's RBAC, it takes the hello-world to Succeeded on the real node, in a namespace that enforces Pod
+Security's restricted profile (as many shared clusters make their tenants' namespaces): the operator's pod
+and every pod of the job are admitted there.
 
 The session operator (a local process) is stopped for this test, so every write to the SpeedrunJob and its
 RayJob comes from the pod. The job names neither an image, an output nor a ServiceAccount: the chart's
@@ -67,7 +69,13 @@ def operator_logs(cluster: ClusterFixture, namespace: str) -> str:
     return logs.stdout + logs.stderr
 
 
-def test_the_chart_installed_operator_pod_trains_hello_world_with_the_charts_rbac(
+RESTRICTED = (
+    "pod-security.kubernetes.io/enforce=restricted",
+    "pod-security.kubernetes.io/enforce-version=latest",
+)
+
+
+def test_the_chart_installed_operator_pod_trains_hello_world_with_the_charts_rbac_under_restricted(
     cluster: ClusterFixture,
     cluster_namespace: str,
     real_node: RealNode,
@@ -78,6 +86,7 @@ def test_the_chart_installed_operator_pod_trains_hello_world_with_the_charts_rba
     assert real_node.image_set is not None
     images = real_node.image_set.images
     output = gcs_emulator.url("e2e-operator-pod", cluster_namespace)
+    cluster.kubectl("label", "namespace", cluster_namespace, *RESTRICTED)
     values = tmp_path / "values.yaml"
     values.write_text(yaml.safe_dump(chart_values(real_node, gcs_emulator, output, cluster_namespace)))
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(PEERING_CRDS))
@@ -116,6 +125,8 @@ def test_the_chart_installed_operator_pod_trains_hello_world_with_the_charts_rba
         assert {"speedrun-operator", "speedrun-trainer"} <= writers, writers
         rayjob = cluster.get("rayjob", status["rayJobName"], cluster_namespace)
         assert rayjob is not None and rayjob["status"]["jobStatus"] == "SUCCEEDED"
+        # Restricted admission refuses KubeRay's SidecarMode submitter: the job is submitted by a pod of ours.
+        assert rayjob["spec"]["submissionMode"] == "K8sJobMode"
         cluster_spec = rayjob["spec"]["rayClusterSpec"]
         for template in (cluster_spec["headGroupSpec"], *cluster_spec["workerGroupSpecs"]):
             assert template["template"]["spec"]["serviceAccountName"] == TRAINING_ACCOUNT

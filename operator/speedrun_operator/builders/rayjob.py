@@ -8,7 +8,7 @@ from typing import Any
 from speedrun_operator.api import API_VERSION, KIND, SpeedrunJob
 from speedrun_operator.builders.labels import KUEUE_QUEUE_LABEL, child_labels
 from speedrun_operator.builders.names import rayjob_name
-from speedrun_operator.builders.pods import RESTRICTED_CONTAINER, RESTRICTED_POD, image_of, pod_template
+from speedrun_operator.builders.pods import pod_template
 from speedrun_operator.builders.worker_groups import worker_group
 from speedrun_operator.config import OperatorConfig
 
@@ -29,22 +29,18 @@ SUBMITTER_RESOURCES = {
 
 
 def submitter_pod_template(job: SpeedrunJob, config: OperatorConfig) -> dict[str, Any]:
-    """The submitter of K8sJobMode, hardened: KubeRay fills in its command and environment."""
-    return {
-        "metadata": {"labels": child_labels(job.name)},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": dict(RESTRICTED_POD),
-            "containers": [
-                {
-                    "name": SUBMITTER_CONTAINER,
-                    "image": image_of(job, config),
-                    "resources": SUBMITTER_RESOURCES,
-                    "securityContext": dict(RESTRICTED_CONTAINER),
-                }
-            ],
-        },
-    }
+    """The submitter of K8sJobMode, hardened like every pod of ours and placed where the head goes; KubeRay
+    fills in its command and the dashboard's address."""
+    template = pod_template(
+        job,
+        config,
+        container_name=SUBMITTER_CONTAINER,
+        resources=SUBMITTER_RESOURCES,
+        node_selector={},
+        tolerations=[],
+    )
+    template["spec"]["restartPolicy"] = "Never"
+    return template
 
 
 def head_group(job: SpeedrunJob, config: OperatorConfig) -> dict[str, Any]:
