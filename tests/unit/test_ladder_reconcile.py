@@ -292,3 +292,18 @@ def test_the_metrics_show_each_ladders_phase_rungs_and_projections_and_forget_a_
     metrics.observe_ladder("team-a", "adamw-llama-scaling", None)
     assert REGISTRY.get_sample_value("speedrun_ladder_projected_bpb", {**labels, "fit": "site"}) is None
     assert REGISTRY.get_sample_value("speedrun_ladder_rungs_done", labels) is None
+
+
+def test_rungs_read_from_the_operators_speedrunjob_index_are_known_as_the_ladders_own() -> None:
+    """The index keeps only part of each SpeedrunJob: enough for a ladder to know its rungs without a call."""
+    import kopf
+
+    from speedrun_operator.handlers.sync import essentials
+
+    cluster = FakeCluster()
+    step(cluster)
+    cluster.jobs[job_name("130m")]["metadata"]["managedFields"] = [{"manager": "kubectl"}]
+    index = {name: essentials(kopf.Body(body)) for name, body in cluster.jobs.items()}  # type: ignore[arg-type]
+    cluster.calls.clear()
+    reconcile_ladder(context(cluster), ladder(cluster.status, cluster.version), index.get)
+    assert not [call for call in cluster.calls if not call.startswith("patch status")], cluster.calls

@@ -19,7 +19,17 @@ RESYNC_SECONDS = 600.0
 watch missed within minutes, at a twentieth of the cost of the old 30-s resync."""
 
 
-_KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "creationTimestamp")
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "generation",
+    "resourceVersion",
+    "creationTimestamp",
+    # A ladder tells its rungs from another's SpeedrunJob of the same name by these (handlers/ladder.py).
+    "ownerReferences",
+    "deletionTimestamp",
+)
 
 
 def essentials(body: kopf.Body) -> dict[str, Any]:
