@@ -109,6 +109,13 @@ EXACT: dict[str, dict[str, Any]] = {
             "validationUrls": {"c4": ["gs://bucket/c4.jsonl"]},
         },
     ),
+    "raw-text-with-own-tokenizer": spec(
+        dataset={
+            "trainUrls": ["gs://bucket/text/*.jsonl.gz", "gs://bucket/more.jsonl"],
+            "tokenizer": "gs://bucket/my-tokenizer",
+            "vocabSize": 32000,
+        },
+    ),
     "llama-options": spec(
         model={
             **TINY,

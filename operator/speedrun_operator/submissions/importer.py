@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from speedrun_operator import accelerators
 from speedrun_operator.api import SpeedrunJob
 from speedrun_operator.api.base import API_VERSION, GROUP, KIND
-from speedrun_operator.api.dataset import BUNDLED, MARIN_FINEWEB_EDU_10B, MARIN_TOKENIZER
+from speedrun_operator.api.dataset import BUNDLED, MARIN_FINEWEB_EDU_10B, MARIN_TOKENIZER, DatasetSpec
 from speedrun_operator.api.families import FAMILIES, MOE_FIELDS
 from speedrun_operator.api.model import (
     DEFAULT_EXPERTS_PER_TOKEN,
@@ -57,8 +57,8 @@ SOURCE_ANNOTATION = f"{GROUP}/imported-from"
 RECORDED_ANNOTATION = f"{GROUP}/recorded-run"
 """What the original run recorded of its hardware and counts (JSON), for ``speedrun info`` to compare."""
 
-BUNDLED_DATASET = "bundled:speedrun-operator-tiny-corpus"
-"""``DatasetSpec.describe()`` of the bundled corpus: what the trainer records as tokenized_dataset."""
+_RAW_TEXT = re.compile(r"(\*|\.(jsonl|json|txt)(\.(gz|zst|xz|bz2))?)$")
+"""A raw text file (or a glob of them) rather than a token cache (a folder)."""
 MARIN_DEFAULT_STEPS_PER_EXPORT = 10000
 MARIN_SUBMISSIONS = "experiments/speedrun"
 
@@ -68,8 +68,9 @@ TRAIN_RENAMES = {
     "steps_per_export": "steps_per_checkpoint",
     "train_seq_len": "seq_len",
 }
-"""train_config keys whose train-section field has another name; every other key is the field's own."""
-NOT_REPRODUCIBLE = {
+"""train_config keys whose train-section field has another name; every other key is the field's own. The
+inverse of ``trainer/results.train_config`` (the round-trip test fails when the two part)."""
+UNSUPPORTED_TRAIN_KEYS = {
     "initialize_from_checkpoint_path": "the run started from a checkpoint, which a SpeedrunJob cannot name",
     "initialize_from_hf": "the run started from a Hugging Face checkpoint, which a SpeedrunJob cannot name",
     "int8": "int8 training is not offered by the API",
@@ -284,7 +285,7 @@ def _differing_from_defaults(fields: dict[str, Any], layer_norm_epsilon: float) 
 
 
 def _train(config: Mapping[str, Any], model: Mapping[str, Any], missing: list[str]) -> dict[str, Any]:
-    for key, why in NOT_REPRODUCIBLE.items():
+    for key, why in UNSUPPORTED_TRAIN_KEYS.items():
         if config.get(key) not in (None, False):
             missing.append(f"train_config.{key}: {show(config[key])}: {why}")
     for key in ("num_train_steps", "train_batch_size", "learning_rate"):
@@ -438,13 +439,19 @@ def _resources(recorded: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _dataset(info: Mapping[str, Any]) -> dict[str, Any]:
+    """tokenized_dataset as ``DatasetSpec.describe()`` writes it: the bundled corpus, raw text files (comma
+    separated; told from a cache, a folder, by their file names or globs) or a token cache."""
     recorded = info.get("tokenized_dataset")
     tokenizer = (info.get("model_config") or {}).get("tokenizer")
-    if recorded == BUNDLED_DATASET:
+    if recorded == DatasetSpec(bundled=True).describe():
         return {"bundled": True}
     dataset: dict[str, Any] = {}
     if isinstance(recorded, str) and recorded not in ("", MARIN_FINEWEB_EDU_10B):
-        dataset["cache_url"] = recorded
+        urls = recorded.split(",")
+        if all(_RAW_TEXT.search(url) for url in urls):
+            dataset["train_urls"] = urls
+        else:
+            dataset["cache_url"] = recorded
     if tokenizer not in (None, MARIN_TOKENIZER, BUNDLED):
         dataset["tokenizer"] = tokenizer
         vocab = info.get("vocab_size")
