@@ -91,7 +91,10 @@ class Resolved:
 
 def recipe_hash(binary: GoBinary) -> str:
     """A hash of everything that decides the binary's content besides the Go toolchain."""
-    blob = json.dumps(dataclasses.asdict(binary), sort_keys=True).encode()
+    recipe = dataclasses.asdict(binary)
+    if not recipe["tags"]:
+        del recipe["tags"]  # binaries without tags keep the hash they had before the field existed
+    blob = json.dumps(recipe, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -238,13 +241,14 @@ def build(binary: GoBinary, cache: Path | None = None) -> Resolved:
     target = bindir / binary.filename
     log = cache / "logs" / f"build-{binary.name}.log"
     ldflags = " ".join(binary.ldflags)
+    tags = ["-tags", ",".join(binary.tags)] if binary.tags else []
     started = time.monotonic()
     say(f"building {binary.name} {binary.version} (log: {log})")
     tmp = bindir / f".{binary.filename}.tmp"
     if binary.wrapper is not None:
         src = prepare_wrapper(binary.wrapper, cache, env)
         _run_logged(
-            ["go", "build", "-ldflags", ldflags, "-o", str(tmp), binary.package],
+            ["go", "build", *tags, "-ldflags", ldflags, "-o", str(tmp), binary.package],
             cwd=src,
             env=env,
             log=log,
@@ -255,7 +259,7 @@ def build(binary: GoBinary, cache: Path | None = None) -> Resolved:
         shutil.rmtree(gobin, ignore_errors=True)
         gobin.mkdir(parents=True)
         _run_logged(
-            ["go", "install", "-ldflags", ldflags, f"{binary.package}@{binary.version}"],
+            ["go", "install", *tags, "-ldflags", ldflags, f"{binary.package}@{binary.version}"],
             cwd=cache,
             env={**env, "GOBIN": str(gobin)},
             log=log,

@@ -19,6 +19,9 @@ KUBERAY_VERSION = "v1.5.0"
 HELM_VERSION = "v3.22.0"
 # The newest release the Go module proxy served on 2026-11-25; also the GCS emulator of other tests.
 FAKE_GCS_SERVER_VERSION = "v1.56.1"
+# The prometheus/prometheus module numbers Prometheus 3.x as v0.3xx: v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS_VERSION = "v0.316.0"
+PROMETHEUS_RELEASE = "3.16.0"
 
 # `go install k8s.io/kubernetes/cmd/...@v` fails because k8s.io/kubernetes replaces its staging modules with
 # relative paths; a wrapper module that replaces each of them with its published version builds instead.
@@ -96,6 +99,7 @@ class GoBinary:
     # Built inside this wrapper module; without one, with `go install package@version`.
     wrapper: WrapperModule | None = None
     ldflags: tuple[str, ...] = ("-s", "-w")
+    tags: tuple[str, ...] = ()  # Go build tags
     # Looked up in $KUBEBUILDER_ASSETS (the envtest convention: etcd, kube-apiserver, kubectl).
     in_kubebuilder_assets: bool = False
     extra_env: tuple[tuple[str, str], ...] = field(default=())
@@ -157,6 +161,19 @@ def _kubernetes_binary(name: str, *, in_assets: bool) -> GoBinary:
     )
 
 
+def _prometheus_binary(name: str) -> GoBinary:
+    # remove_all_sd leaves out every service discovery but file and http (the cloud SDKs are most of the
+    # build); static scrape configs need none. Without the builtinassets tag the web UI's files are read from
+    # disk and the module's zip has none: the HTTP API, all the tests use, works without them.
+    return GoBinary(
+        name=name,
+        version=PROMETHEUS_VERSION,
+        package=f"github.com/prometheus/prometheus/cmd/{name}",
+        ldflags=("-s", "-w", f"-X github.com/prometheus/common/version.Version={PROMETHEUS_RELEASE}"),
+        tags=("remove_all_sd",),
+    )
+
+
 # In build order: the apiserver first (the controller-manager and scheduler then reuse most of its packages).
 BINARIES: tuple[GoBinary, ...] = (
     _kubernetes_binary("kube-apiserver", in_assets=True),
@@ -193,6 +210,7 @@ BINARIES: tuple[GoBinary, ...] = (
         version=FAKE_GCS_SERVER_VERSION,
         package="github.com/fsouza/fake-gcs-server",
     ),
+    *(_prometheus_binary(name) for name in ("promtool", "prometheus")),
 )
 
 BY_NAME: dict[str, GoBinary] = {b.name: b for b in BINARIES}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -124,10 +125,30 @@ def test_every_binary_can_be_overridden_and_has_a_pinned_version() -> None:
         "ray-operator",
         "helm",
         "fake-gcs-server",
+        "prometheus",
+        "promtool",
     }
     for binary in versions.BINARIES:
         assert binary.version.startswith("v") and binary.version.count(".") == 2
         assert binary.env_override.startswith("SPEEDRUN_") and "-" not in binary.env_override
+
+
+def test_prometheus_and_promtool_are_prometheus_3_without_cloud_service_discovery() -> None:
+    for name in ("prometheus", "promtool"):
+        binary = versions.BY_NAME[name]
+        assert binary.package == f"github.com/prometheus/prometheus/cmd/{name}"
+        assert binary.version == "v0.316.0" and binary.env_override == f"SPEEDRUN_{name.upper()}"
+        assert binary.tags == ("remove_all_sd",)
+        assert "-X github.com/prometheus/common/version.Version=3.16.0" in binary.ldflags
+
+
+def test_build_tags_are_part_of_the_recipe_and_binaries_without_them_keep_their_cache_key() -> None:
+    tagged = dataclasses.replace(SCHEDULER, tags=("remove_all_sd",))
+    assert build.recipe_hash(tagged) != build.recipe_hash(SCHEDULER)
+    # The hash of a recipe as it was before GoBinary had tags: binaries built then are not rebuilt.
+    before_tags = {k: v for k, v in dataclasses.asdict(SCHEDULER).items() if k != "tags"}
+    blob = json.dumps(before_tags, sort_keys=True).encode()
+    assert build.recipe_hash(SCHEDULER) == hashlib.sha256(blob).hexdigest()[:16]
 
 
 def test_unknown_binaries_are_refused() -> None:
