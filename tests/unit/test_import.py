@@ -221,3 +221,27 @@ def test_bad_input_gets_one_line_naming_the_key(tmp_path: Path, make: object, ke
 def test_an_unknown_hardware_name_is_one_line(tmp_path: Path) -> None:
     ran = speedrun("import", str(MARIN / "llama_50m_h200"), "--hardware", "8xB9000")
     assert ran.returncode == 2 and ran.stderr.count("\n") == 1 and "--hardware" in ran.stderr
+
+
+def test_what_a_speedrunjob_cannot_start_from_is_named_and_not_written(tmp_path: Path) -> None:
+    document = json.loads((MARIN / "llama_50m_h200/speedrun_results.json").read_text())
+    document["runs"][0]["run_info"]["train_config"]["initialize_from_hf"] = "meta-llama/Llama-3.2-1B"
+    source = write(tmp_path / "speedrun_results.json", json.dumps(document))
+    ran = speedrun("import", str(source), "-o", str(tmp_path / "job.yaml"))
+    assert ran.returncode == 2 and not (tmp_path / "job.yaml").exists()
+    assert 'train_config.initialize_from_hf: "meta-llama/Llama-3.2-1B"' in ran.stderr
+
+
+def test_simple_train_configs_skip_bad_steps_becomes_adamws_own_setting(tmp_path: Path) -> None:
+    """SimpleTrainConfig's skip_bad_steps is AdamW's (Levanter's AdamConfig), which the API holds only inside
+    an explicit optimizer, so the scalars move in with it."""
+    source = tampered(tmp_path, {})
+    document = json.loads(source.read_text())
+    train = document["runs"][0]["run_info"]["train_config"]
+    train.update({"skip_bad_steps": True, "beta2": 0.98})
+    source.write_text(json.dumps(document))
+    out = tmp_path / "job.yaml"
+    assert speedrun("import", str(source), "-o", str(out)).returncode == 0
+    optimizer = load_job(out).spec.train.optimizer
+    assert optimizer is not None and optimizer.type == "adam"
+    assert optimizer.skip_bad_steps is not None and optimizer.beta2 == 0.98
