@@ -16,6 +16,12 @@ from speedrun_operator.api.ladder import LadderPhase, SpeedrunLadderStatus
 TRANSITIONS = Counter(
     "speedrun_phase_transitions_total", "SpeedrunJob phase transitions.", ["from_phase", "to_phase"]
 )
+# Every transition out of a phase is exposed from zero: a counter series born at 1 shows Prometheus no
+# increase, so the first failure (or first job leaving Provisioning) would escape the chart's alerts.
+for _old in Phase:
+    for _new in Phase:
+        if not _old.terminal and _new != _old:
+            TRANSITIONS.labels(from_phase=_old.value, to_phase=_new.value)
 RECONCILE_SECONDS = Histogram(
     "speedrun_reconcile_duration_seconds", "Time spent in one operator handler.", ["handler"]
 )

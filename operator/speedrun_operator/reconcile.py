@@ -301,6 +301,9 @@ def _measure(body: dict[str, Any], old: SpeedrunJobStatus, new: SpeedrunJobStatu
         if created_at:
             started = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
             metrics.TIME_TO_RUNNING.observe((datetime.now(UTC) - started).total_seconds())
+        if new.run_info:
+            # Exposed at 0 while it runs, so the hours added when it ends are an increase to Prometheus.
+            metrics.ACCELERATOR_HOURS.labels(accelerator=new.run_info.device_type)
     running = find(old.conditions, ConditionType.RUNNING)
     if new.phase.terminal and running is not None and running.status == "True" and old.run_info:
         since = datetime.fromisoformat(running.last_transition_time.replace("Z", "+00:00"))

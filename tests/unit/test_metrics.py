@@ -34,3 +34,12 @@ def test_a_running_jobs_progress_throughput_and_mfu_are_exported_then_removed() 
     metrics.observe_job("ns", "run", None, None)
     assert sample("speedrun_job_progress_ratio", namespace="ns", job="run") is None
     assert sample("speedrun_jobs", phase="Running") == 0
+
+
+def test_transitions_out_of_every_phase_are_exposed_from_zero_before_the_first_one() -> None:
+    # Exposed once the module is imported, whether or not a job has moved since.
+    for old in ("Pending", "Queued", "Provisioning", "Running", "Suspended"):
+        for new in ("Succeeded", "Failed"):
+            value = sample("speedrun_phase_transitions_total", from_phase=old, to_phase=new)
+            assert value is not None, f"{old} -> {new} is not exposed before it happens"
+    assert sample("speedrun_phase_transitions_total", from_phase="Failed", to_phase="Running") is None

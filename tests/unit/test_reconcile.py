@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from speedrun_operator.api import Phase
 from speedrun_operator.config import OperatorConfig
@@ -390,3 +391,13 @@ def test_a_namespace_the_watch_has_not_shown_yet_is_read_once() -> None:
     assert cluster.calls[0] == "get namespace team-a"
     assert cluster.rayjobs["srj-tiny"]["spec"]["submissionMode"] == "K8sJobMode"
     assert ctx.view.restricted("team-a") is True
+
+
+def test_a_job_entering_running_exposes_its_accelerators_hours_at_zero_so_its_end_is_an_increase() -> None:
+    cluster = FakeCluster()
+    resources = {"gpu": {"type": "A40", "count": 1}}  # a type no other test of this process runs
+    reconcile(context(cluster), stored(resources=resources))
+    job = stored(cluster.status, cluster.version, resources=resources)
+    reconcile(context(cluster), job, rayjob=rayjob_with("Running", "RUNNING"))
+    assert cluster.status["phase"] == Phase.RUNNING
+    assert REGISTRY.get_sample_value("speedrun_accelerator_hours_total", {"accelerator": "A40"}) == 0.0
