@@ -67,10 +67,11 @@ def import_command(
         click.echo(str(exc), err=True)
         raise SystemExit(EXIT_INVALID) from None
     missing = [f"{where}: {problem}" for where, run in runs for problem in run.missing]
+    if missing and not partial:
+        missing[-1] += "; nothing written (--partial writes what the results do say)"
     for line in missing:
         click.echo(line, err=True)
     if missing and not partial:
-        click.echo("nothing written: the results do not say enough (--partial writes what they do)", err=True)
         raise SystemExit(EXIT_INVALID)
     documents = [_overridden(run.manifest(), resources, output) for _, run in runs]
     ladder = _ladder(source, runs, resources, output, name)
