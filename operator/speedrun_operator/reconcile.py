@@ -177,8 +177,10 @@ def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str)
     if spec is None:
         return accepted
     job = SpeedrunJob(metadata=ObjectMeta(name=meta["name"], namespace=_namespace(body)), spec=spec)
-    if output_prefix(job, ctx.config) is None:
+    output = output_prefix(job, ctx.config)
+    if output is None:
         return reject(accepted.status, *NO_OUTPUT, now=now)
+    logs = OutputLayout(output=output, job=job.name).logs
     desired = build_rayjob(job, meta["uid"], ctx.config, restricted=_restricted(ctx, job.namespace))
     name = desired["metadata"]["name"]
     try:
@@ -188,8 +190,9 @@ def _start(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, now: str)
         if existing is None or not _owned_by(existing, meta["uid"]):
             return reject(accepted.status, *name_conflict(name), now=now)
         # Created by an earlier pass (an operator killed before it wrote the status): catch up at once.
-        return _observe(ctx, body, existing, created(accepted.status, name, now=now).status, now)
-    return created(accepted.status, name, now=now)
+        adopted = created(accepted.status, name, logs_url=logs, now=now).status
+        return _observe(ctx, body, existing, adopted, now)
+    return created(accepted.status, name, logs_url=logs, now=now)
 
 
 def _restricted(ctx: Context, namespace: str) -> bool:

@@ -140,6 +140,11 @@ class SpeedrunJobStatus(MutableApiModel):
     ray_job_name: ShortText | None = Field(default=None, description="The KubeRay RayJob running this.")
     ray_cluster_name: ShortText | None = Field(default=None, description="Its current RayCluster.")
     dashboard_url: Url | None = Field(default=None, description="Ray dashboard of the current cluster.")
+    logs_url: Url | None = Field(
+        default=None,
+        description="Where the trainer's log is kept, one file per attempt and host; it outlives the Ray "
+        "cluster. Read it with: speedrun logs NAMESPACE/NAME.",
+    )
     attempts: int | None = Field(default=None, description="Ray clusters started so far (1 + retries).")
     start_time: ShortText | None = Field(default=None, description="When the run started (RFC 3339).")
     completion_time: ShortText | None = Field(default=None, description="When it succeeded or failed.")

@@ -100,10 +100,12 @@ def ray_state(deployment: str, job_status: str, *, suspended_by_user: bool, queu
     return "ClusterStarting"
 
 
-def created(current: SpeedrunJobStatus, rayjob_name: str, *, now: str) -> Decision:
-    """The RayJob was just created (or an existing one of ours adopted)."""
+def created(current: SpeedrunJobStatus, rayjob_name: str, *, logs_url: str, now: str) -> Decision:
+    """The RayJob was just created (or an existing one of ours adopted); its trainer keeps its log at
+    ``logs_url``."""
     status = current.model_copy(deep=True)
     status.ray_job_name = rayjob_name
+    status.logs_url = logs_url
     status.start_time = status.start_time or now
     status.attempts = status.attempts or 1
     set_phase(
