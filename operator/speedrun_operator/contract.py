@@ -45,6 +45,27 @@ CONFIG_FILE = "speedrun_job.yaml"
 """The SpeedrunJob the trainer ran, beside its results: together they make a leaderboard folder."""
 
 
+DRIVER_LOG = "driver"
+"""The process name of a RayJob's driver in its log file's name; each worker host's is ``host_log``'s."""
+
+
+def host_log(index: int) -> str:
+    """The process name of worker host ``index`` (its training task) in its log file's name: ``host0``."""
+    return f"host{index}"
+
+
+def log_name(attempt: str, process: str) -> str:
+    """``<attempt>-<process>.log``, e.g. ``20261201T220000000000Z-host0.log``: the attempt's id sorts by start
+    time and holds no ``-``."""
+    return f"{attempt}-{process}.log"
+
+
+def parse_log_name(name: str) -> tuple[str, str] | None:
+    """The attempt and process of a log file's name, None for any other file."""
+    attempt, sep, process = name.removesuffix(".log").partition("-")
+    return (attempt, process) if sep and name.endswith(".log") and attempt and process else None
+
+
 def join(prefix: str, *parts: str) -> str:
     """Join URL or path segments with '/', keeping the scheme of ``prefix`` intact."""
     return "/".join([prefix.rstrip("/"), *(part.strip("/") for part in parts)])
@@ -84,6 +105,15 @@ class OutputLayout:
     @property
     def wandb(self) -> str:
         return join(self.job_dir, "wandb")
+
+    @property
+    def logs(self) -> str:
+        """The trainer's own output, one file per attempt per process (``log_name``): what is left of a run's
+        log lines once KubeRay has deleted its cluster."""
+        return join(self.job_dir, "logs")
+
+    def log(self, attempt: str, process: str) -> str:
+        return join(self.logs, log_name(attempt, process))
 
     @property
     def checkpoints(self) -> str:

@@ -21,6 +21,7 @@ from speedrun_operator.api import SpeedrunJob, parse_job
 from speedrun_operator.eval_sets import ValidationSets
 from speedrun_trainer.multihost import HostSlot, free_coordinator_address, slots
 from speedrun_trainer.status_reporter import JobRef
+from speedrun_trainer.step_log import new_attempt_id
 
 if TYPE_CHECKING:
     from ray import ObjectRef
@@ -37,10 +38,12 @@ def train_on_workers(
     *,
     one_machine: bool = False,
     default_validation: ValidationSets | None = None,
+    attempt: str | None = None,
 ) -> TrainResult:
     """Train on the worker hosts of the Ray cluster this process is connected to; return host 0's result.
     ``one_machine``: the hosts are this machine's local Ray, which advertises ``speedrun-worker`` once per
-    host (``speedrun run``)."""
+    host (``speedrun run``). Every host's task keeps its log and step records under ``attempt`` (default: a
+    new one), the driver's own id."""
     import ray
     from ray.util.placement_group import placement_group
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -72,11 +75,12 @@ def train_on_workers(
         # A fresh process per task: JAX's distributed state cannot be initialised twice in one process.
         max_calls=1,
     )(_train_on_this_host)
+    attempt = attempt or new_attempt_id()
     manifest = {**job.manifest(), "metadata": {**job.manifest()["metadata"], "namespace": job.namespace}}
     logger.info("[%s/%s] training on %d worker host(s)", job.namespace, job.name, hosts)
     refs = [
         remote.options(scheduling_strategy=on_host(index)).remote(
-            manifest, output, report_to, host_slots[index], default_validation
+            manifest, output, report_to, host_slots[index], default_validation, attempt, index
         )
         for index in range(hosts)
     ]
@@ -121,9 +125,12 @@ def _train_on_this_host(
     report_to: JobRef | None,
     slot: HostSlot | None,
     default_validation: ValidationSets | None,
+    attempt: str,
+    index: int,
 ) -> TrainResult:
     # Runs inside a Ray worker process on a worker pod, with the pod's env (the job's secrets among it).
-    from speedrun_trainer.runner import configure_logging, train_job
+    from speedrun_trainer.kept_log import kept_log
+    from speedrun_trainer.runner import configure_logging, resolve_output, train_job
     from speedrun_trainer.status_reporter import StatusReporter, custom_objects_api
 
     configure_logging()
@@ -131,4 +138,13 @@ def _train_on_this_host(
     job = parse_job(manifest)
     ref = report_to or JobRef.from_env()
     status = StatusReporter(ref, custom_objects_api()) if ref is not None else None
-    return train_job(job, output=output, status=status, host=slot, default_validation=default_validation)
+    layout = contract.OutputLayout(output=resolve_output(job, output), job=job.name)
+    with kept_log(layout.log(attempt, contract.host_log(index)), f"{job.namespace}/{job.name}"):
+        return train_job(
+            job,
+            output=output,
+            status=status,
+            host=slot,
+            default_validation=default_validation,
+            attempt=attempt,
+        )

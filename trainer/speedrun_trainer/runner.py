@@ -114,6 +114,7 @@ def train_job(
     local_ray: bool = False,
     default_validation: ValidationSets | None = None,
     host: HostSlot | None = None,
+    attempt: str | None = None,
 ) -> TrainResult:
     """Train ``job`` to the end (resuming from its latest checkpoint if an earlier attempt left one) and write
     ``<output>/<job>/speedrun_results.json`` with the job's YAML beside it.
@@ -125,11 +126,12 @@ def train_job(
 
     CPU hosts standing in for a slice (``resources.cpu.hosts``) train one per Ray task: this process starts
     them on the Ray it is connected to (``local_ray``: one of its own, on this machine), unless it is one of
-    them, its ``host`` slot given.
+    them, its ``host`` slot given. ``attempt`` names this attempt's step records (default: a new id; the
+    driver's own, so its log and its hosts' share one).
     """
     if contract.placement(job.spec.resources).cpu_hosts and host is None:
         return _train_on_local_hosts(job, output, status, console, local_ray, default_validation)
-    attempt = new_attempt_id()
+    attempt = attempt or new_attempt_id()
     paths = RunPaths(
         output=resolve_output(job, output),
         job=job.name,

@@ -9,14 +9,12 @@ so training_time counts each step once and sums over all attempts.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from speedrun_operator import contract, storage
-
-logger = logging.getLogger(__name__)
+from speedrun_trainer.periodic import PeriodicFlush
 
 FLUSH_SECONDS = 5.0
 
@@ -70,14 +68,15 @@ class StepRecorder:
     def __init__(self, steps_url: str, attempt: str, flush_seconds: float = FLUSH_SECONDS) -> None:
         self._steps_url = steps_url
         self._attempt = attempt
-        self._flush_seconds = flush_seconds
         self._pending: list[str] = []
         self._sequence = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"step-recorder-{attempt}", daemon=True)
-        self._thread.start()
+        # Records kept in memory through a failed write are retried at the next; close() raises if storage
+        # is still down.
+        self._background = PeriodicFlush(
+            self.flush, flush_seconds, f"step-recorder-{attempt}", f"step records to {steps_url}"
+        )
 
     def add_step(self, record: StepRecord) -> None:
         self._add({"kind": "step", **asdict(record)})
@@ -106,17 +105,7 @@ class StepRecorder:
             self._sequence += 1
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            try:
-                self.flush()
-            except Exception:
-                # Kept in memory and retried at the next flush; close() raises if storage is still down.
-                logger.exception("could not write step records to %s; will retry", self._steps_url)
+        self._background.close()
 
 
 def read_history(steps_url: str) -> RunHistory:

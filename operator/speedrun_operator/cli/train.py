@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from speedrun_operator import contract
 from speedrun_operator.api import GROUP, PLURAL, VERSION, SpeedrunJob, parse_job
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.manifests import load_job
@@ -30,8 +31,10 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
     """
     if (file is None) == (job_ref is None):
         raise click.UsageError("give a FILE or --job NAMESPACE/NAME (one of them)")
-    from speedrun_trainer.runner import configure_logging, train_job
+    from speedrun_trainer.kept_log import kept_log
+    from speedrun_trainer.runner import configure_logging, resolve_output, train_job
     from speedrun_trainer.status_reporter import JobRef, StatusReporter, custom_objects_api
+    from speedrun_trainer.step_log import new_attempt_id
 
     configure_logging()
     ref = _parse_ref(job_ref) if job_ref is not None else JobRef.from_env()
@@ -43,13 +46,19 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
         assert ref is not None
         job = _read_job(api, ref.namespace, ref.name)
 
+    attempt = new_attempt_id()
+    layout = contract.OutputLayout(output=resolve_output(job, output), job=job.name)
+    where = f"{job.namespace}/{job.name}"
     if on_ray:
         from speedrun_trainer.ray_dispatch import train_on_workers
 
-        click.echo(f"results: {train_on_workers(job, output, ref).results_url}")
+        with kept_log(layout.log(attempt, contract.DRIVER_LOG), where):
+            result = train_on_workers(job, output, ref, attempt=attempt)
+        click.echo(f"results: {result.results_url}")
         return
     status = StatusReporter(ref, api) if ref is not None else None
-    result = train_job(job, output=output, status=status)
+    with kept_log(layout.log(attempt, contract.host_log(0)), where):
+        result = train_job(job, output=output, status=status, attempt=attempt)
     click.echo(f"results: {result.results_url}")
 
 
