@@ -200,7 +200,7 @@ RESTRICTED_CONTAINER = {
 
 
 @pytest.mark.parametrize("restricted", [False, True])
-def test_every_pod_and_container_a_job_causes_meets_pod_securitys_restricted_profile(restricted: bool) -> None:
+def test_every_pod_and_container_of_a_job_meets_the_restricted_profile(restricted: bool) -> None:
     rayjob = build_rayjob(example("marin-hello-world-a100.yaml"), "uid-123", CONFIG, restricted=restricted)
     cluster = rayjob["spec"]["rayClusterSpec"]
     templates = [cluster["headGroupSpec"]["template"], worker(rayjob)["template"]]

@@ -39,6 +39,10 @@ def pod(phase: str = "Pending", **status: Any) -> dict[str, Any]:
     return {"metadata": {"name": "srj-x-head-abc"}, "status": {"phase": phase, **status}}
 
 
+def pending_with(status: dict[str, Any]) -> dict[str, Any]:
+    return pod("Pending", **status)
+
+
 def test_a_pod_no_node_fits_is_unschedulable_with_the_schedulers_words() -> None:
     unschedulable = {
         "type": "PodScheduled",
@@ -55,14 +59,14 @@ def test_a_pod_no_node_fits_is_unschedulable_with_the_schedulers_words() -> None
 def test_an_image_that_cannot_be_pulled_names_the_image(reason: str) -> None:
     waiting = {"reason": reason, "message": "manifest unknown"}
     status = {"containerStatuses": [{"image": "registry/trainer:nope", "state": {"waiting": waiting}}]}
-    blocker = of_pod(pod(**status))
+    blocker = of_pod(pending_with(status))
     assert blocker is not None and blocker.reason == "ImagePullBackOff"
     assert blocker.message == f"pod srj-x-head-abc: {reason} for registry/trainer:nope: manifest unknown"
 
 
 def test_a_pod_that_is_starting_normally_blocks_nothing() -> None:
     creating = {"containerStatuses": [{"image": "i", "state": {"waiting": {"reason": "ContainerCreating"}}}]}
-    assert of_pod(pod(**creating)) is None
+    assert of_pod(pending_with(creating)) is None
     assert of_pod(pod("Running")) is None
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 
 
 def law(a: float, b: float, c: float, x: float) -> float:
-    return a * x ** (-b) + c
+    return float(a * x ** (-b) + c)
 
 
 def test_an_easy_law_is_fitted_to_the_tolerance_before_the_iteration_cap() -> None:
