@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 from speedrun_operator.api import Phase
 from speedrun_operator.config import OperatorConfig
+from speedrun_operator.contract import OutputLayout
 from speedrun_operator.reconcile import (
     AlreadyExists,
     Context,
@@ -160,6 +161,15 @@ def test_a_new_job_is_accepted_and_its_rayjob_created_with_one_status_write_and_
     owner = cluster.rayjobs["srj-tiny"]["metadata"]["ownerReferences"][0]
     assert owner["uid"] == UID
     assert [(t, r) for t, r, _ in cluster.events] == [("Normal", "RayJobCreated")]
+
+
+def test_the_status_links_the_logs_the_trainer_keeps_under_the_jobs_own_output_or_the_default() -> None:
+    cluster = FakeCluster()
+    reconcile(context(cluster), stored())
+    assert cluster.status["logsUrl"] == OutputLayout(output=OUTPUT, job="tiny").logs
+    cluster = FakeCluster()
+    reconcile(context(cluster), stored(output="s3://own/runs"))
+    assert cluster.status["logsUrl"] == "s3://own/runs/tiny/logs"
 
 
 def test_an_invalid_spec_fails_for_good_without_creating_anything() -> None:

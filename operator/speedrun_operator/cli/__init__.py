@@ -13,6 +13,7 @@ from speedrun_operator.cli import (
     import_cmd,
     info,
     leaderboard,
+    logs,
     operator_cmd,
     run,
     train,
@@ -34,5 +35,6 @@ main.add_command(operator_cmd.operator)
 main.add_command(run.run)
 main.add_command(train.train)
 main.add_command(export.export)
+main.add_command(logs.logs)
 main.add_command(leaderboard.leaderboard_command)
 main.add_command(import_cmd.import_command)

@@ -32,7 +32,7 @@ def export(source: str, destination: str) -> None:
     try:
         ladder = (
             ladder_export.from_cluster(match["namespace"], match["name"])
-            if (match := _job_reference(source))
+            if (match := job_reference(source))
             else (ladder_export.from_folder(source) if ladder_export.is_ladder_folder(source) else None)
         )
         if ladder is not None:
@@ -41,7 +41,7 @@ def export(source: str, destination: str) -> None:
             return
         submission = (
             submissions.from_cluster(match["namespace"], match["name"])
-            if (match := _job_reference(source))
+            if (match := job_reference(source))
             else submissions.from_results(source)
         )
         config_url, results_url = submissions.write(submission, destination)
@@ -52,7 +52,7 @@ def export(source: str, destination: str) -> None:
     click.echo(f"wrote {config_url} and {results_url} (from {submission.results_url})")
 
 
-def _job_reference(source: str) -> re.Match[str] | None:
+def job_reference(source: str) -> re.Match[str] | None:
     """NAMESPACE/NAME, unless it names something on this machine or carries a scheme."""
     if "://" in source or Path(source).exists():
         return None

@@ -50,6 +50,17 @@ def from_results(url: str) -> Submission:
 
 def from_cluster(namespace: str, name: str) -> Submission:
     """From a SpeedrunJob on the API server: its spec, and the results its status points to."""
+    where = f"{namespace}/{name}"
+    job = _parse_stored(stored_job(namespace, name), where)
+    results = job.status.results if job.status else None
+    if results is None:
+        phase = job.status.phase if job.status else "Pending"
+        raise ExportError([f"{where}: no results yet (phase {phase}); export once it has succeeded"])
+    return Submission(job=job, results_url=results.results_url, results_text=_read(results.results_url))
+
+
+def stored_job(namespace: str, name: str) -> dict[str, Any]:
+    """A SpeedrunJob as the API server holds it, through the user's kubeconfig; ExportError saying why not."""
     # The Kubernetes client takes a second to import: only this path pays for it.
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config import ConfigException
@@ -69,12 +80,7 @@ def from_cluster(namespace: str, name: str) -> Submission:
         raise ExportError([f"{where}: cannot reach the API server ({exc})"]) from None
     if found is None:
         raise ExportError([f"{where}: no such SpeedrunJob"])
-    job = _parse_stored(found, where)
-    results = job.status.results if job.status else None
-    if results is None:
-        phase = job.status.phase if job.status else "Pending"
-        raise ExportError([f"{where}: no results yet (phase {phase}); export once it has succeeded"])
-    return Submission(job=job, results_url=results.results_url, results_text=_read(results.results_url))
+    return found
 
 
 def write(submission: Submission, destination: str) -> tuple[str, str]:
