@@ -76,7 +76,7 @@ def test_run_info_has_every_marin_key_computed_as_marin_does(tiny_job: JobFactor
     assert info["run_completion_timestamp"] == "2026-11-25 21:19:03 UTC"
     assert info["wandb_run_link"] is None
     assert info["tokenized_dataset"] == "bundled:speedrun-operator-tiny-corpus"
-    assert info["resources"] == {"cpu": {}, "peak_flops_per_chip": 1.0e11}
+    assert info["resources"] == {"cpu": {"hosts": 1}, "peak_flops_per_chip": 1.0e11}
     train_config = info["train_config"]
     assert isinstance(train_config, dict)
     assert (train_config["train_batch_size"], train_config["num_train_steps"]) == (4, 20)
