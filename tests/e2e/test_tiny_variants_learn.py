@@ -1,11 +1,15 @@
-"""Every model family trains for real on this machine's CPU through `speedrun run`, and learns.
+"""Every optimizer the pinned Levanter can train, and every model family, trains a tiny model for real on
+this machine's CPU through `speedrun run`, and its loss falls.
 
-One tiny shape (1 layer, 32 wide, 64 tokens, 20 steps) per variant; the runs share one output folder so the
-bundled corpus is tokenized once.
+One run per optimizer; the four families ride along on four of them, so the whole matrix costs ten short
+runs (1 layer, 32 wide, 64 tokens, 24 steps). The runs share one output folder, so the bundled corpus is
+tokenized once. What the pinned Levanter cannot train is refused by validation (api/optimizers.py) and
+tested there.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,25 +18,50 @@ import pytest
 
 from fixtures.trainer import JobFactory, SpeedrunProcess, read_run_info, write_job
 from speedrun_operator.api.families import family_of_model_config
+from speedrun_operator.api.optimizers import OPTIMIZER_MODELS, training_blocker
 from speedrun_trainer.step_log import read_history
 
 pytestmark = pytest.mark.e2e
 
+STEPS = 24
 RUN_TIMEOUT_SECONDS = 600
-EVAL_KEY = "eval/bundled/kjv/loss"
-MIN_EVAL_LOSS_DROP = 0.3
-"""Nats. Twenty steps at 3e-3 take a tiny model's loss from about ln(1024) ≈ 6.9 down by more than this."""
+MIN_LOSS_DROP = 0.25
+"""Nats, between the mean of the first three and of the last four steps' training loss."""
 
-VARIANTS: dict[str, dict[str, Any]] = {
-    "llama-all-norm": {
-        "model": {"hybridNorm": True, "useQkNorm": True, "inputEmbeddingNorm": True, "upcastAttn": True}
-    },
-    "qwen3": {"model": {"family": "qwen3"}},
-    "olmo2": {"model": {"family": "olmo2"}},
-    "mixtral": {
-        "model": {"family": "mixtral", "nRoutedExperts": 4, "numExpertsPerTok": 2, "nSharedExperts": 1}
-    },
+OPTIMIZERS: dict[str, tuple[float, dict[str, Any]]] = {
+    "adam": (1e-2, {}),
+    "adopt": (1e-3, {}),
+    "cautious": (3e-3, {}),
+    "lion": (1e-3, {}),
+    "kron": (3e-3, {"updateProbFlatStart": 10, "memorySaveMode": "all_diag"}),
+    "mars": (3e-3, {}),
+    "mini": (3e-3, {}),
+    "muon": (2e-2, {"adamLr": 1e-2}),
+    "rmsprop": (1e-3, {}),
+    "scion": (2e-2, {}),
 }
+"""Peak learning rate and fields per optimizer: each one's own scale, enough for the tiny model to learn
+visibly in STEPS steps."""
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "adam": {"family": "mixtral", "nRoutedExperts": 4, "numExpertsPerTok": 2, "nSharedExperts": 1},
+    "adopt": {"family": "olmo2"},
+    "cautious": {"family": "qwen3"},
+    "lion": {"hybridNorm": True, "useQkNorm": True, "inputEmbeddingNorm": True, "upcastAttn": True},
+}
+"""The model each optimizer trains, where it is not the plain tiny Llama."""
+
+
+UNTRAINABLE_HERE = {"adamH", "muonH", "soap", "sophia-h"}
+"""What the pinned Levanter fails on at the first step. Validation refuses soap and sophia-h for it; adamH
+and muonH stay accepted, since Marin's submissions used them (with a newer Levanter)."""
+
+
+def test_the_matrix_covers_every_optimizer_the_pinned_levanter_trains_and_every_family() -> None:
+    assert set(OPTIMIZERS) | UNTRAINABLE_HERE == set(OPTIMIZER_MODELS)
+    assert all(training_blocker(OPTIMIZER_MODELS[n].model_validate({"type": n})) for n in ("soap", "sophia-h"))
+    families = {variant.get("family", "llama") for variant in FAMILIES.values()}
+    assert families == {"llama", "qwen3", "olmo2", "mixtral"}
 
 
 @pytest.fixture(scope="module")
@@ -40,15 +69,18 @@ def shared_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("variants-output")
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_a_tiny_variant_trains_with_speedrun_run_and_its_loss_falls(
-    variant: str,
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_a_tiny_run_of_each_optimizer_and_family_trains_with_speedrun_run_and_its_loss_falls(
+    optimizer: str,
     tmp_path: Path,
     shared_output: Path,
     tiny_job: JobFactory,
     speedrun_processes: Callable[..., SpeedrunProcess],
 ) -> None:
-    job = tiny_job(name=f"tiny-{variant}", **VARIANTS[variant])
+    learning_rate, fields = OPTIMIZERS[optimizer]
+    optimizer_spec = {"type": optimizer, **fields}
+    train = {"steps": STEPS, "learningRate": learning_rate, "warmup": 0.1, "optimizer": optimizer_spec}
+    job = tiny_job(name=f"tiny-{optimizer.lower()}", model=FAMILIES.get(optimizer, {}), train=train)
     path = write_job(job, tmp_path)
     process = speedrun_processes(
         ["run", str(path), "--output", str(shared_output)], cwd=tmp_path, log=tmp_path / "speedrun.log"
@@ -57,10 +89,10 @@ def test_a_tiny_variant_trains_with_speedrun_run_and_its_loss_falls(
 
     info = read_run_info(shared_output / job.name / "speedrun_results.json")
     assert family_of_model_config(info["model_config"]) == job.spec.model.family
+    assert info["train_config"]["optimizer_config"]["type"] == optimizer
+    assert info["train_config"]["optimizer_config"]["learning_rate"] == learning_rate
     history = read_history(str(shared_output / job.name / "steps"))
     losses = [record.loss for _, record in sorted(history.steps.items()) if record.loss is not None]
-    assert len(losses) == job.spec.train.steps
-    assert sum(losses[-5:]) < sum(losses[:5]), losses
-    first, last = min(history.evals), max(history.evals)
-    untrained, trained = history.evals[first].metrics[EVAL_KEY], history.evals[last].metrics[EVAL_KEY]
-    assert trained < untrained - MIN_EVAL_LOSS_DROP, (untrained, trained)
+    assert len(losses) == STEPS
+    first, last = statistics.mean(losses[:3]), statistics.mean(losses[-4:])
+    assert last < first - MIN_LOSS_DROP, f"{optimizer}: loss {first:.3f} -> {last:.3f}: {losses}"

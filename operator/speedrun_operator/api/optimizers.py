@@ -376,7 +376,7 @@ PINNED_LEVANTER = "1.2.dev1644"
 
 def training_blocker(optimizer: ApiModel) -> tuple[str, str] | None:
     """(field, why) when the pinned Levanter cannot train with these settings, which a tiny run on the CPU
-    shows (tests/e2e/test_trainer_optimizers.py): refused up front rather than after the hardware is up."""
+    shows: refused up front rather than after the hardware is up."""
     if isinstance(optimizer, SophiaHSpec):
         return "type", (
             f"Levanter {PINNED_LEVANTER}'s trainer cannot train sophia-h (the objective it hands Sophia "
