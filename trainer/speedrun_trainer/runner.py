@@ -129,15 +129,12 @@ def train_job(
     them, its ``host`` slot given. ``attempt`` names this attempt's step records (default: a new id; the
     driver's own, so its log and its hosts' share one).
     """
+    # Longer than most functions here: the steps of one attempt in order, with Levanter's imports deferred
+    # until the environment is set; each step that has a name of its own is a function below.
     if contract.placement(job.spec.resources).cpu_hosts and host is None:
         return _train_on_local_hosts(job, output, status, console, local_ray, default_validation)
     attempt = attempt or new_attempt_id()
-    paths = RunPaths(
-        output=resolve_output(job, output),
-        job=job.name,
-        # Per attempt, so the W&B folder copied out at the end holds this attempt's run only.
-        local_dir=Path(tempfile.gettempdir()) / "speedrun" / job.namespace / job.name / attempt,
-    )
+    paths = run_paths(job, output, attempt)
     where = f"{job.namespace}/{job.name}"
     _prepare_environment(job, paths, quiet_levanter_bar=console)
 
@@ -153,27 +150,15 @@ def train_job(
     from speedrun_trainer.levanter_fixes import log_inside_gradients
     from speedrun_trainer.optimizers import serialised as serialised_optimizer
     from speedrun_trainer.step_tracker import SpeedrunTrackerConfig, registered_sink
-    from speedrun_trainer.wandb_tracking import current_run_link, keep_offline_runs, wandb_config, wandb_mode
+    from speedrun_trainer.wandb_tracking import current_run_link, wandb_config, wandb_mode
 
     info = compute_run_info(job.spec)
     run_id = run_id_for(job)
     mode = wandb_mode(job)
     logger.info("[%s] attempt %s of run %s: output %s, W&B %s", where, attempt, run_id, paths.output, mode)
 
-    reporters: list[ProgressReporter] = []
-    if status is not None:
-        reporters.append(status)
-    if console:
-        from speedrun_trainer.console import ConsoleProgress
-
-        reporters.append(ConsoleProgress(job.name, job.spec.train.steps))
     recorder = StepRecorder(paths.steps, attempt)
-    monitor = RunMonitor(
-        recorder,
-        ProgressEstimator(job.spec.train.steps, info.model_flops / job.spec.train.steps, info.peak_flops),
-        reporters,
-        primary=lambda: jax.process_index() == 0,
-    )
+    monitor = _monitor(job, info.model_flops, info.peak_flops, recorder, status, console, jax.process_index)
     defaults = eval_sets.from_env(os.environ) if default_validation is None else default_validation
     config = build_train_config(
         job.spec,
@@ -191,27 +176,16 @@ def train_job(
     if local_ray:
         _start_local_ray(job)
     links: list[str | None] = []
-    try:
-        with registered_sink(attempt, _LinkCatcher(monitor, links, current_run_link)):
-            train_lm.main(config)
-    except BaseException:
-        if status is not None:
-            status.close()
-        raise
-    finally:
-        for reporter in reporters:
-            if reporter is not status:
-                reporter.close()
-        recorder.close()
+    with registered_sink(attempt, _LinkCatcher(monitor, links, current_run_link)):
+        _train(lambda: train_lm.main(config), monitor, status)
 
     if not monitor.primary():
         logger.info("[%s] host %d done; JAX process 0 writes the results", where, jax.process_index())
         if status is not None:
             status.close()
         return TrainResult(results_url=paths.results, run_info={})
-    history = read_history(paths.steps)
     outcome = RunOutcome(
-        history=history,
+        history=read_history(paths.steps),
         model_config=marin_model_config(config.model, job.spec.dataset.resolved_tokenizer),
         optimizer_config=serialised_optimizer(config.optimizer),
         validation_sets=_validation_sets(job, defaults),
@@ -221,9 +195,72 @@ def train_job(
         wandb_run_link=next((link for link in links if link), None),
         image=os.environ.get(IMAGE_ENV) or job.spec.image,
     )
+    return _publish(job, outcome, paths, monitor, status, console=console, wandb_offline=mode == "offline")
+
+
+def _train(run: Callable[[], object], monitor: RunMonitor, status: StatusReporter | None) -> None:
+    """Run Levanter's training; whatever happens, the reporters stop and the step records are written out
+    (the status reporter keeps going on success, for the final progress)."""
+    try:
+        run()
+    except BaseException:
+        if status is not None:
+            status.close()
+        raise
+    finally:
+        for reporter in monitor.reporters:
+            if reporter is not status:
+                reporter.close()
+        monitor.recorder.close()
+
+
+def run_paths(job: SpeedrunJob, output: str | None, attempt: str) -> RunPaths:
+    return RunPaths(
+        output=resolve_output(job, output),
+        job=job.name,
+        # Per attempt, so the W&B folder copied out at the end holds this attempt's run only.
+        local_dir=Path(tempfile.gettempdir()) / "speedrun" / job.namespace / job.name / attempt,
+    )
+
+
+def _monitor(
+    job: SpeedrunJob,
+    model_flops: float,
+    peak_flops: float,
+    recorder: StepRecorder,
+    status: StatusReporter | None,
+    console: bool,
+    process_index: Callable[[], int],
+) -> RunMonitor:
+    reporters: list[ProgressReporter] = []
+    if status is not None:
+        reporters.append(status)
+    if console:
+        from speedrun_trainer.console import ConsoleProgress
+
+        reporters.append(ConsoleProgress(job.name, job.spec.train.steps))
+    steps = job.spec.train.steps
+    estimator = ProgressEstimator(steps, model_flops / steps, peak_flops)
+    return RunMonitor(recorder, estimator, reporters, primary=lambda: process_index() == 0)
+
+
+def _publish(
+    job: SpeedrunJob,
+    outcome: RunOutcome,
+    paths: RunPaths,
+    monitor: RunMonitor,
+    status: StatusReporter | None,
+    *,
+    console: bool,
+    wandb_offline: bool,
+) -> TrainResult:
+    """The primary host's last act: the results file and config, the W&B run, the final progress."""
+    from speedrun_trainer.wandb_tracking import keep_offline_runs
+
+    where = f"{job.namespace}/{job.name}"
     run_info = write_submission(job, outcome, paths)
     logger.info("[%s] results written to %s", where, paths.results)
-    if mode == "offline":
+    if wandb_offline:
         keep_offline_runs(paths.wandb_local_dir, paths.wandb, where)
     if status is not None:
         status.finish(monitor.estimator.progress())
