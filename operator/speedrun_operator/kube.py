@@ -4,6 +4,7 @@ failed call is counted in the API-error metric."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
@@ -14,13 +15,74 @@ from speedrun_operator.api import GROUP, PLURAL, VERSION
 from speedrun_operator.api.ladder import LADDER_PLURAL
 from speedrun_operator.reconcile import AlreadyExists
 
-RAY_GROUP, RAY_VERSION, RAYJOBS = "ray.io", "v1", "rayjobs"
-
 FIELD_MANAGER = "speedrun-operator"
 """How managedFields name the operator's writes (see kube_client)."""
 
 EventSink = Callable[[dict[str, Any], str, str, str], None]
 """(SpeedrunJob body, event type Normal|Warning, reason, message) -> posts a Kubernetes Event."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A namespaced custom resource, and the calls the operator makes on it."""
+
+    group: str
+    version: str
+    plural: str
+
+    def get(self, api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = _counted(
+                "get", self.plural, api.get_namespaced_custom_object, *self._at(namespace), name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    def create(self, api: client.CustomObjectsApi, body: dict[str, Any]) -> None:
+        """Raises AlreadyExists when an object of that name exists."""
+        namespace = body["metadata"]["namespace"]
+        try:
+            _counted("create", self.plural, api.create_namespaced_custom_object, *self._at(namespace), body)
+        except ApiException as exc:
+            if exc.status == 409:
+                raise AlreadyExists(f"{namespace}/{body['metadata']['name']}") from None
+            raise
+
+    def patch(self, api: client.CustomObjectsApi, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        _counted("patch", self.plural, api.patch_namespaced_custom_object, *self._at(namespace), name, patch)
+
+    def patch_status(
+        self, api: client.CustomObjectsApi, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource; returns the object as stored now."""
+        stored: dict[str, Any] = _counted(
+            "patch",
+            f"{self.plural}/status",
+            api.patch_namespaced_custom_object_status,
+            *self._at(namespace),
+            name,
+            {"status": status},
+        )
+        return stored
+
+    def delete(self, api: client.CustomObjectsApi, namespace: str, name: str) -> None:
+        """Gone already counts as deleted."""
+        try:
+            _counted("delete", self.plural, api.delete_namespaced_custom_object, *self._at(namespace), name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def _at(self, namespace: str) -> tuple[str, str, str, str]:
+        return self.group, self.version, namespace, self.plural
+
+
+RAYJOB = Kind("ray.io", "v1", "rayjobs")
+SPEEDRUNJOB = Kind(GROUP, VERSION, PLURAL)
+SPEEDRUNLADDER = Kind(GROUP, VERSION, LADDER_PLURAL)
 
 
 class KubeCluster:
@@ -34,135 +96,35 @@ class KubeCluster:
         self._events = events
 
     def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = _counted(
-                "get",
-                RAYJOBS,
-                self._api.get_namespaced_custom_object,
-                RAY_GROUP,
-                RAY_VERSION,
-                namespace,
-                RAYJOBS,
-                name,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return found
+        return RAYJOB.get(self._api, namespace, name)
 
     def create_rayjob(self, body: dict[str, Any]) -> None:
-        namespace = body["metadata"]["namespace"]
-        try:
-            _counted(
-                "create",
-                RAYJOBS,
-                self._api.create_namespaced_custom_object,
-                RAY_GROUP,
-                RAY_VERSION,
-                namespace,
-                RAYJOBS,
-                body,
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise AlreadyExists(f"{namespace}/{body['metadata']['name']}") from None
-            raise
+        RAYJOB.create(self._api, body)
 
     def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        _counted(
-            "patch",
-            RAYJOBS,
-            self._api.patch_namespaced_custom_object,
-            RAY_GROUP,
-            RAY_VERSION,
-            namespace,
-            RAYJOBS,
-            name,
-            patch,
-        )
+        RAYJOB.patch(self._api, namespace, name, patch)
 
     def delete_rayjob(self, namespace: str, name: str) -> None:
-        try:
-            _counted(
-                "delete",
-                RAYJOBS,
-                self._api.delete_namespaced_custom_object,
-                RAY_GROUP,
-                RAY_VERSION,
-                namespace,
-                RAYJOBS,
-                name,
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        RAYJOB.delete(self._api, namespace, name)
 
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return get_speedrunjob(self._api, namespace, name)
+        return SPEEDRUNJOB.get(self._api, namespace, name)
+
+    def create_speedrunjob(self, body: dict[str, Any]) -> None:
+        SPEEDRUNJOB.create(self._api, body)
+
+    def patch_speedrunjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        SPEEDRUNJOB.patch(self._api, namespace, name, patch)
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        return SPEEDRUNJOB.patch_status(self._api, namespace, name, status)
+
+    def patch_ladder_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        return SPEEDRUNLADDER.patch_status(self._api, namespace, name, status)
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         found = _counted("get", "namespaces", self._core.read_namespace, namespace)
         return dict(found.metadata.labels or {})
-
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        stored: dict[str, Any] = _counted(
-            "patch",
-            f"{PLURAL}/status",
-            self._api.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            {"status": status},
-        )
-        return stored
-
-    def create_speedrunjob(self, body: dict[str, Any]) -> None:
-        namespace = body["metadata"]["namespace"]
-        try:
-            _counted(
-                "create",
-                PLURAL,
-                self._api.create_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                body,
-            )
-        except ApiException as exc:
-            if exc.status == 409:
-                raise AlreadyExists(f"{namespace}/{body['metadata']['name']}") from None
-            raise
-
-    def patch_speedrunjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        _counted(
-            "patch",
-            PLURAL,
-            self._api.patch_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            patch,
-        )
-
-    def patch_ladder_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        stored: dict[str, Any] = _counted(
-            "patch",
-            f"{LADDER_PLURAL}/status",
-            self._api.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            LADDER_PLURAL,
-            name,
-            {"status": status},
-        )
-        return stored
 
     def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self._events(job, type_, reason, message)
@@ -172,15 +134,7 @@ class KubeCluster:
 
 
 def get_speedrunjob(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = _counted(
-            "get", PLURAL, api.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return found
+    return SPEEDRUNJOB.get(api, namespace, name)
 
 
 def _counted(verb: str, resource: str, call: Callable[..., Any], *args: Any) -> Any:
