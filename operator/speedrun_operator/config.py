@@ -23,6 +23,9 @@ class OperatorConfig:
     lost; in HTTPMode KubeRay 1.5 neither re-creates the head of a RayJob's cluster nor fails the job."""
     head_cpu: str = "2"
     head_memory: str = "8Gi"
+    cpu_worker_request: str | None = None
+    """What a CPU worker pod requests of the CPU when not its whole limit (the tests' real node has 2 cores
+    for the submitter and two 1-core hosts); GPU and TPU hosts always request their whole limit."""
     metrics_port: int = 8080
     listen_address: str = "0.0.0.0"
     """Where the metrics endpoint and the admission webhook listen."""
@@ -49,6 +52,7 @@ class OperatorConfig:
             submission_mode=env.get("SPEEDRUN_SUBMISSION_MODE", defaults.submission_mode),
             head_cpu=env.get("SPEEDRUN_HEAD_CPU", defaults.head_cpu),
             head_memory=env.get("SPEEDRUN_HEAD_MEMORY", defaults.head_memory),
+            cpu_worker_request=env.get("SPEEDRUN_CPU_WORKER_REQUEST") or None,
             metrics_port=int(env.get("SPEEDRUN_METRICS_PORT", defaults.metrics_port)),
             listen_address=env.get("SPEEDRUN_LISTEN_ADDRESS", defaults.listen_address),
             worker_threads=int(env.get("SPEEDRUN_WORKER_THREADS", defaults.worker_threads)),

@@ -96,6 +96,11 @@ def test_cpu_hosts_stand_in_for_a_slice_one_worker_pod_and_one_told_coordinator_
     ][0]
     assert (group["groupName"], group["replicas"], group["numOfHosts"]) == ("cpu", 1, 2)
     assert group["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "1"
+    squeezed = build_rayjob(job, "uid", OperatorConfig(default_output="gs://b/r", cpu_worker_request="750m"))
+    resources = squeezed["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][
+        0
+    ]["resources"]
+    assert (resources["requests"]["cpu"], resources["limits"]["cpu"]) == ("750m", "1")
     assert where.ray_resources_per_host == {contract.WORKER_RESOURCE: 1.0}
     one = contract.placement(ResourcesSpec.model_validate({"cpu": {}, "peakFlopsPerChip": 1e11}))
     tpu = contract.placement(ResourcesSpec.model_validate({"tpu": {"type": "v4-16"}}))

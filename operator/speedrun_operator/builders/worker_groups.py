@@ -36,6 +36,9 @@ def host_limits(job: SpeedrunJob, where: contract.Placement) -> dict[str, str]:
 def worker_group(job: SpeedrunJob, config: OperatorConfig) -> dict[str, Any]:
     where = contract.placement(job.spec.resources)
     limits = host_limits(job, where)
+    requests = dict(limits)
+    if where.kind == "cpu" and config.cpu_worker_request is not None:
+        requests["cpu"] = config.cpu_worker_request
     return {
         "groupName": where.group_name,
         "replicas": where.replicas,
@@ -50,7 +53,7 @@ def worker_group(job: SpeedrunJob, config: OperatorConfig) -> dict[str, Any]:
             config,
             container_name="ray-worker",
             # Requests equal limits: the scheduler must find the whole host, and Ray sizes itself to limits.
-            resources={"requests": dict(limits), "limits": dict(limits)},
+            resources={"requests": requests, "limits": dict(limits)},
             node_selector=where.node_selector,
             tolerations=where.tolerations,
         ),
