@@ -150,7 +150,10 @@ def check_defaults(objects: list[dict[str, Any]], release: str, namespace: str) 
 
     rules = operator_rules(objects)
     assert "validatingwebhookconfigurations" not in resources_in(rules)
-    assert not {"secrets", "pods", "configmaps", "*"} & resources_in(rules)
+    assert not {"secrets", "configmaps", "*"} & resources_in(rules)
+    # Pods only watched (why a cluster does not start); KubeRay makes and deletes them.
+    pod_verbs = {verb for rule in rules if "pods" in rule["resources"] for verb in rule["verbs"]}
+    assert pod_verbs == {"list", "watch"}
     trainer_sa = one(objects, "ServiceAccount", "speedrun-training")
     assert trainer_sa["metadata"]["namespace"] == namespace
     assert "annotations" not in trainer_sa["metadata"]
@@ -671,8 +674,9 @@ def test_the_operator_account_can_do_what_the_design_needs_and_no_more(
         ("get", "secrets", other): False,
         ("list", "secrets", anywhere): False,
         ("watch", "secrets", release.namespace): False,
-        # Users create and delete SpeedrunJobs, never the operator; nor does it write their spec wholesale.
-        ("create", SRJ, other): False,
+        # Users delete SpeedrunJobs, never the operator, nor does it write their spec wholesale; it creates
+        # only a ladder's rungs, wherever ladders are applied.
+        ("create", SRJ, other): True,
         ("delete", SRJ, other): False,
         ("update", SRJ, other): False,
         # No pods, RayClusters or workloads of its own: KubeRay makes those.
