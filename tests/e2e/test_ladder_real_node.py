@@ -34,6 +34,8 @@ TIMEOUT_SECONDS = 2400
 
 def tiny_ladder(base: dict[str, Any]) -> dict[str, Any]:
     spec = {key: value for key, value in base["spec"].items() if key not in ("author", "description")}
+    # A finished rung's Ray cluster goes at once: the 2-core node holds one rung's pods at a time.
+    spec["ttlSecondsAfterFinished"] = 0
     return {
         "apiVersion": "speedrun.marin.community/v1alpha1",
         "kind": "SpeedrunLadder",
