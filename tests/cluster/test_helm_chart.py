@@ -9,8 +9,12 @@ needs.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import http.client
 import json
+import socket
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,8 +23,17 @@ from typing import Any
 
 import fsspec
 import pytest
+from cryptography import x509
 
-from fixtures.helm_chart import MONITORING_CRDS, chart_copy, documents, helm, one, token_kubeconfig
+from fixtures.helm_chart import (
+    CERT_MANAGER_CRDS,
+    MONITORING_CRDS,
+    chart_copy,
+    documents,
+    helm,
+    one,
+    token_kubeconfig,
+)
 from fixtures.operator import OperatorProcess
 from fixtures.speedrunjobs import (
     apply,
@@ -37,13 +50,12 @@ from fixtures.storage import GcsEmulator
 from harness import processes
 from harness.cluster import wait_for
 from harness.pytest_plugin import ClusterFixture
-from speedrun_operator.webhook_tls import write_self_signed
+from speedrun_operator.handlers.webhook import HANDLER_ID
 
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERING_CRDS = ROOT / "crds" / "kopf-peering.yaml"
-WEBHOOK_CONFIGURATION = "speedrun.marin.community"
 GCP_SA = "speedrun-trainer@my-project.iam.gserviceaccount.com"
 
 
@@ -59,11 +71,12 @@ def helm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def chart_crds(speedrun_crd: ClusterFixture) -> ClusterFixture:
-    """The CRDs the chart's objects need: SpeedrunJob, kopf peering, and the Prometheus operator's two."""
+    """The CRDs the chart's objects need: SpeedrunJob, kopf peering, Prometheus operator's, cert-manager's."""
     speedrun_crd.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(PEERING_CRDS))
-    monitoring = {"apiVersion": "v1", "kind": "List", "items": MONITORING_CRDS}
-    speedrun_crd.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(monitoring))
-    names = ["clusterkopfpeerings.kopf.dev", *(crd["metadata"]["name"] for crd in MONITORING_CRDS)]
+    stand_ins = [*MONITORING_CRDS, *CERT_MANAGER_CRDS]
+    listed = {"apiVersion": "v1", "kind": "List", "items": stand_ins}
+    speedrun_crd.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(listed))
+    names = ["clusterkopfpeerings.kopf.dev", *(crd["metadata"]["name"] for crd in stand_ins)]
     speedrun_crd.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{n}" for n in names))
     return speedrun_crd
 
@@ -110,11 +123,13 @@ def check_defaults(objects: list[dict[str, Any]], release: str, namespace: str) 
     assert deployment["spec"]["replicas"] == 2
     assert f"--peering={release}" in container["args"]
     assert "--liveness=http://0.0.0.0:8081/healthz" in container["args"]
-    assert not any(arg.startswith("--webhook-port") for arg in container["args"])
+    assert "--webhook-port=9443" in container["args"]
     assert one(objects, "ClusterKopfPeering", release)
     probe = container["livenessProbe"]["httpGet"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert probe["path"] == "/healthz" and ports[probe["port"]] == 8081 and ports["metrics"] == 8080
+    # Ready once its webhook listens: only then does the webhook Service send it the API server's calls.
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "webhook"} and ports["webhook"] == 9443
     security = container["securityContext"]
     assert security["runAsNonRoot"] and security["readOnlyRootFilesystem"]
     assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
@@ -126,9 +141,9 @@ def check_defaults(objects: list[dict[str, Any]], release: str, namespace: str) 
     assert env["SPEEDRUN_TRAINING_SERVICE_ACCOUNT"] == "speedrun-training"
     assert env["SPEEDRUN_METRICS_PORT"] == "8080"
     assert {"SPEEDRUN_DEFAULT_IMAGE", "SPEEDRUN_DEFAULT_OUTPUT"} <= set(env)
-    assert not {"SPEEDRUN_WEBHOOK_HOST", "SPEEDRUN_WEBHOOK_CERT_DIR"} & set(env)
+    assert env["SPEEDRUN_WEBHOOK_CERT_DIR"] == "/etc/speedrun/webhook"
 
-    service = one(objects, "Service")
+    service = one(objects, "Service", f"{release}-speedrun-operator-metrics")
     assert service["spec"]["ports"] == [
         {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
     ]
@@ -148,7 +163,11 @@ def check_defaults(objects: list[dict[str, Any]], release: str, namespace: str) 
     panels = json.loads(dashboard["data"]["speedrun-operator.json"])["panels"]
     assert len(panels) >= 6
 
+    check_webhook_served_with_helms_certificate(objects, release, namespace)
+
     rules = operator_rules(objects)
+    # The chart registers the webhook: the operator may not write webhook configurations (whoever may can
+    # intercept every request to the API server).
     assert "validatingwebhookconfigurations" not in resources_in(rules)
     assert not {"secrets", "configmaps", "*"} & resources_in(rules)
     # Pods only watched (why a cluster does not start); KubeRay makes and deletes them.
@@ -164,24 +183,79 @@ def check_defaults(objects: list[dict[str, Any]], release: str, namespace: str) 
     ]
 
 
-def check_webhook(objects: list[dict[str, Any]], release: str, namespace: str) -> None:
-    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
-    assert "--webhook-port=9443" in container["args"]
-    webhook_service = one(objects, "Service", f"{release}-speedrun-operator-webhook")
-    assert webhook_service["spec"]["ports"][0]["port"] == 9443
-    env = env_of(container)
-    assert env["SPEEDRUN_WEBHOOK_HOST"] == f"{release}-speedrun-operator-webhook.{namespace}.svc"
-    assert env["SPEEDRUN_WEBHOOK_CERT_DIR"] == "/etc/speedrun/webhook"
-    volumes = one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
-    assert {"name": "webhook-certs", "secret": {"secretName": "speedrun-webhook-tls"}} in volumes
-    webhook_rules = [
-        r for r in operator_rules(objects) if "validatingwebhookconfigurations" in r["resources"]
-    ]
-    kinds = ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]
-    assert {tuple(r["verbs"]): (r["resources"], r.get("resourceNames")) for r in webhook_rules} == {
-        ("create",): (kinds, None),
-        ("get", "patch"): (kinds, [WEBHOOK_CONFIGURATION]),
+def webhook_configuration(objects: list[dict[str, Any]], release: str, namespace: str) -> dict[str, Any]:
+    """The one webhook of the chart's configuration, after checking it calls the operator's handler."""
+    configuration = one(objects, "ValidatingWebhookConfiguration", f"{release}-speedrun-operator-{namespace}")
+    (webhook,) = configuration["webhooks"]
+    assert webhook["clientConfig"]["service"] == {
+        "name": f"{release}-speedrun-operator-webhook",
+        "namespace": namespace,
+        "port": 9443,
+        "path": f"/{HANDLER_ID}",
     }
+    assert webhook["failurePolicy"] == "Fail" and webhook["sideEffects"] == "None"
+    assert webhook["rules"] == [
+        {
+            "apiGroups": ["speedrun.marin.community"],
+            "apiVersions": ["*"],
+            "resources": ["speedrunjobs"],
+            "operations": ["CREATE"],
+            "scope": "Namespaced",
+        }
+    ]
+    service = one(objects, "Service", f"{release}-speedrun-operator-webhook")
+    assert service["spec"]["ports"][0] == {
+        "name": "webhook",
+        "port": 9443,
+        "targetPort": "webhook",
+        "protocol": "TCP",
+    }
+    volumes = one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "webhook-certs",
+        "secret": {"secretName": f"{release}-speedrun-operator-webhook-tls"},
+    } in volumes
+    return configuration
+
+
+def check_webhook_served_with_helms_certificate(
+    objects: list[dict[str, Any]], release: str, namespace: str
+) -> None:
+    """No cert-manager: Helm's CA is the configuration's caBundle and signed the Secret's certificate."""
+    webhook = webhook_configuration(objects, release, namespace)["webhooks"][0]
+    secret = one(objects, "Secret", f"{release}-speedrun-operator-webhook-tls")
+    assert secret["type"] == "kubernetes.io/tls"
+    assert webhook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    served = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    served.verify_directly_issued_by(ca)
+    names = served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert f"{release}-speedrun-operator-webhook.{namespace}.svc" in names.get_values_for_type(x509.DNSName)
+
+
+def check_webhook_with_cert_manager(objects: list[dict[str, Any]], release: str, namespace: str) -> None:
+    """With cert-manager's API served: its CA issues the certificate and its cainjector fills the caBundle."""
+    configuration = webhook_configuration(objects, release, namespace)
+    assert "caBundle" not in configuration["webhooks"][0]["clientConfig"]
+    certificate = f"{release}-speedrun-operator-webhook"
+    assert configuration["metadata"]["annotations"] == {
+        "cert-manager.io/inject-ca-from": f"{namespace}/{certificate}"
+    }
+    served = one(objects, "Certificate", certificate)["spec"]
+    assert served["secretName"] == f"{release}-speedrun-operator-webhook-tls"
+    assert f"{release}-speedrun-operator-webhook.{namespace}.svc" in served["dnsNames"]
+    ca_issuer = one(objects, "Issuer", served["issuerRef"]["name"])["spec"]
+    ca = one(objects, "Certificate", f"{release}-speedrun-operator-webhook-ca")["spec"]
+    assert ca["isCA"] and ca_issuer == {"ca": {"secretName": ca["secretName"]}}
+    assert one(objects, "Issuer", ca["issuerRef"]["name"])["spec"] == {"selfSigned": {}}
+    assert not [o for o in objects if o["kind"] == "Secret"]
+
+
+def check_without_webhook(objects: list[dict[str, Any]], release: str, namespace: str) -> None:
+    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert not any(arg.startswith("--webhook-port") for arg in container["args"])
+    assert "SPEEDRUN_WEBHOOK_CERT_DIR" not in env_of(container)
+    assert not {"ValidatingWebhookConfiguration", "Secret", "Certificate"} & {o["kind"] for o in objects}
 
 
 def check_service_monitor(objects: list[dict[str, Any]], release: str, namespace: str) -> None:
@@ -214,10 +288,10 @@ class ValueSet:
 
 VALUE_SETS = {
     "defaults": ValueSet(lambda ns: [], check_defaults),
-    "webhook": ValueSet(
-        lambda ns: ["--set", "webhook.enabled=true", "--set", "webhook.certSecretName=speedrun-webhook-tls"],
-        check_webhook,
+    "cert-manager": ValueSet(
+        lambda ns: ["--api-versions", "cert-manager.io/v1/Certificate"], check_webhook_with_cert_manager
     ),
+    "without webhook": ValueSet(lambda ns: ["--set", "webhook.enabled=false"], check_without_webhook),
     "service-monitor": ValueSet(
         lambda ns: ["--set", "metrics.serviceMonitor.enabled=true"], check_service_monitor
     ),
@@ -276,7 +350,10 @@ def test_each_value_set_renders_objects_the_api_server_accepts(
 BAD_VALUES = {
     "replicaCount=0": (["--set", "replicaCount=0"], "/replicaCount"),
     "two replicas without peering": (["--set", "peering.enabled=false"], "allOf"),
-    "webhook without a certificate": (["--set", "webhook.enabled=true"], "/webhook"),
+    "a certificate source the chart does not know": (
+        ["--set", "webhook.certificate=vault"],
+        "/webhook/certificate",
+    ),
     "output not in object storage": (["--set", "defaults.output=/tmp/runs"], "/defaults/output"),
     "writable root filesystem": (
         ["--set", "securityContext.readOnlyRootFilesystem=false"],
@@ -367,6 +444,10 @@ def release(
         "defaults.trainerImage=speedrun-trainer:test",
         "--set",
         f"training.serviceAccount.gcpServiceAccount={GCP_SA}",
+        # Its pods are kwok's and serve nothing: a webhook configuration pointing at them would make the API
+        # server refuse every SpeedrunJob while the release is installed.
+        "--set",
+        "webhook.enabled=false",
         kubeconfig=chart_crds.kubeconfig,
     )
     assert result.returncode == 0, result.stderr
@@ -407,7 +488,50 @@ def running(process: OperatorProcess) -> bool:
     return process.popen is not None and process.popen.poll() is None
 
 
-def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_and_refuse_bad_jobs(
+def admission_review(
+    cluster: ClusterFixture, name: str, job: dict[str, Any], namespace: str
+) -> dict[str, Any]:
+    """What the API server sends the webhook for a `kubectl apply` of ``job``, to the configuration's URL."""
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": str(uuid.uuid4()),
+            "kind": {"group": "speedrun.marin.community", "version": "v1alpha1", "kind": "SpeedrunJob"},
+            "resource": {
+                "group": "speedrun.marin.community",
+                "version": "v1alpha1",
+                "resource": "speedrunjobs",
+            },
+            "operation": "CREATE",
+            "namespace": namespace,
+            "name": name,
+            "object": job,
+            "userInfo": {"username": "kubernetes-admin"},
+            "dryRun": False,
+        },
+    }
+
+
+def call_webhook(configuration: dict[str, Any], port: int, review: dict[str, Any]) -> dict[str, Any]:
+    """POST ``review`` as the API server would: TLS verified against the caBundle for the Service's name."""
+    (webhook,) = configuration["webhooks"]
+    client_config = webhook["clientConfig"]
+    service = client_config["service"]
+    context = ssl.create_default_context(cadata=base64.b64decode(client_config["caBundle"]).decode())
+    hostname = f"{service['name']}.{service['namespace']}.svc"
+    connection = http.client.HTTPConnection(hostname, port, timeout=30)
+    connection.sock = context.wrap_socket(
+        socket.create_connection(("127.0.0.1", port), timeout=30), server_hostname=hostname
+    )
+    connection.request("POST", service["path"], json.dumps(review), {"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200, response.read()
+    answer: dict[str, Any] = json.loads(response.read())["response"]
+    return answer
+
+
+def test_the_charts_webhook_is_served_with_its_certificate_and_refuses_bad_jobs_without_webhook_rbac(
     chart: Path,
     helm_home: Path,
     chart_crds: ClusterFixture,
@@ -415,10 +539,14 @@ def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_
     cluster_namespace: str,
     tmp_path: Path,
 ) -> None:
-    """A webhook-enabled release; our operator with its operator SA's token serves the webhook on loopback.
+    """A release with its webhook on (the default) and Helm's certificate; our operator with the operator SA's
+    token, the Deployment's configuration and the chart's Secret mounted as files serves it on loopback.
 
-    The session's operator is stopped meanwhile (and restarted only if it was running: in file order this
-    test runs before the module's chart operator has stopped it).
+    The API server reaches the webhook through its Service, which needs a real node's pods (the e2e tier
+    shows that); here the test calls the configuration's path as the API server would, verifying the
+    server's certificate against the configuration's caBundle for the Service's name. The session's operator
+    is stopped meanwhile (and restarted only if it was running), and the release is uninstalled at the end:
+    while its configuration points at pods that serve nothing, the API server refuses every SpeedrunJob.
     """
     cluster, name = chart_crds, f"wh{uuid.uuid4().hex[:6]}"
     installed = helm(
@@ -430,94 +558,80 @@ def test_with_the_webhook_enabled_its_rbac_lets_the_operator_manage_its_webhook_
         cluster_namespace,
         "--set",
         f"peering.name={name}",
+        # "auto" would pick cert-manager: the module's stand-in CRDs serve its API (not its controllers).
         "--set",
-        "webhook.enabled=true",
-        "--set",
-        "webhook.certSecretName=speedrun-webhook-tls",
+        "webhook.certificate=helm",
         kubeconfig=cluster.kubeconfig,
     )
     assert installed.returncode == 0, installed.stderr
-    account = f"{name}-speedrun-operator"
-    user = f"system:serviceaccount:{cluster_namespace}:{account}"
-    configurations = "validatingwebhookconfigurations.admissionregistration.k8s.io"
-    assert can_i(cluster, user, "create", configurations, None)
-    assert can_i(cluster, user, "patch", f"{configurations}/{WEBHOOK_CONFIGURATION}", None)
-    assert not can_i(cluster, user, "patch", f"{configurations}/someone-elses", None)
-    assert not can_i(cluster, user, "delete", f"{configurations}/{WEBHOOK_CONFIGURATION}", None)
-    # kopf manages an (empty) MutatingWebhookConfiguration of the same name as well.
-    mutating = "mutatingwebhookconfigurations.admissionregistration.k8s.io"
-    assert can_i(cluster, user, "patch", f"{mutating}/{WEBHOOK_CONFIGURATION}", None)
-    assert not can_i(cluster, user, "patch", f"{mutating}/someone-elses", None)
-
-    # The Deployment's configuration, but on loopback: the Service's DNS name resolves only in a cluster, and
-    # the Secret's certificate is one made here for 127.0.0.1.
-    deployment = cluster.get("deployment", account, cluster_namespace)
-    assert deployment is not None
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    certs = tmp_path / "certs"
-    cert, key = write_self_signed("127.0.0.1", certs)
-    cert.rename(certs / "tls.crt")
-    key.rename(certs / "tls.key")
-    metrics_port, webhook_port = processes.free_ports(2)
-    env = {
-        **{k: v for k, v in operator.env.items() if not k.startswith("SPEEDRUN_")},
-        **env_of(container),
-        "KUBECONFIG": str(token_kubeconfig(cluster, cluster_namespace, account, tmp_path / "kubeconfig")),
-        "SPEEDRUN_METRICS_PORT": str(metrics_port),
-        "SPEEDRUN_LISTEN_ADDRESS": "127.0.0.1",
-        "SPEEDRUN_WEBHOOK_HOST": "127.0.0.1",
-        "SPEEDRUN_WEBHOOK_CERT_DIR": str(certs),
-    }
-    args = [arg for arg in container["args"] if not arg.startswith("--liveness")]
-    assert args == [f"--peering={name}", "--webhook-port=9443"]
-    webhook_operator = dataclasses.replace(
-        operator,
-        log=tmp_path / "operator.log",
-        env=env,
-        metrics_port=metrics_port,
-        popen=None,
-        pids=[],
-        args=(f"--peering={name}", f"--webhook-port={webhook_port}"),
-    )
     was_running = running(operator)
     operator.stop()
+    webhook_operator: OperatorProcess | None = None
     try:
-        webhook_operator.start()
-        cluster.kubectl(
-            "wait", "--for=create", f"validatingwebhookconfiguration/{WEBHOOK_CONFIGURATION}", "--timeout=60s"
+        account = f"{name}-speedrun-operator"
+        user = f"system:serviceaccount:{cluster_namespace}:{account}"
+        for kind in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations"):
+            for verb in ("create", "patch", "delete"):
+                assert not can_i(cluster, user, verb, f"{kind}.admissionregistration.k8s.io", None), verb
+        configuration = cluster.get(
+            "validatingwebhookconfiguration", f"{name}-speedrun-operator-{cluster_namespace}"
         )
+        assert configuration is not None
 
-        def served() -> bool:
-            found = cluster.get("validatingwebhookconfiguration", WEBHOOK_CONFIGURATION)
-            return bool(found and found.get("webhooks"))
+        deployment = cluster.get("deployment", account, cluster_namespace)
+        assert deployment is not None
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "webhook-certs"]
+        secret = cluster.get("secret", f"{name}-speedrun-operator-webhook-tls", cluster_namespace)
+        assert secret is not None
+        certs = tmp_path / "certs"
+        certs.mkdir()
+        for key, value in secret["data"].items():
+            (certs / key).write_bytes(base64.b64decode(value))
+        env = env_of(container)
+        assert env["SPEEDRUN_WEBHOOK_CERT_DIR"] == mount["mountPath"]
+        metrics_port, webhook_port = processes.free_ports(2)
+        env = {
+            **{k: v for k, v in operator.env.items() if not k.startswith("SPEEDRUN_")},
+            **env,
+            "KUBECONFIG": str(token_kubeconfig(cluster, cluster_namespace, account, tmp_path / "kubeconfig")),
+            "SPEEDRUN_METRICS_PORT": str(metrics_port),
+            "SPEEDRUN_LISTEN_ADDRESS": "127.0.0.1",
+            "SPEEDRUN_WEBHOOK_CERT_DIR": str(certs),
+        }
+        args = [arg for arg in container["args"] if not arg.startswith("--liveness")]
+        assert args == [f"--peering={name}", "--webhook-port=9443"]
+        webhook_operator = dataclasses.replace(
+            operator,
+            log=tmp_path / "operator.log",
+            env=env,
+            metrics_port=metrics_port,
+            popen=None,
+            pids=[],
+            args=(f"--peering={name}", f"--webhook-port={webhook_port}"),
+        )
+        webhook_operator.start()
 
-        wait_for(served, what="kopf to point the webhook configuration at its server", timeout=60)
         bad = example_manifest(
             "tpu-v4-8.yaml", name="rejected", train={"batchSize": 30, "steps": 10, "learningRate": 0.1}
         )
-        refused = cluster.kubectl(
-            "apply",
-            "--dry-run=server",
-            "-n",
-            cluster_namespace,
-            "-f",
-            "-",
-            input=json.dumps(bad),
-            check=False,
+        review = admission_review(cluster, "rejected", bad, cluster_namespace)
+        refused = wait_for(
+            lambda: call_webhook(configuration, webhook_port, review), what="the webhook serving", timeout=60
         )
-        assert refused.returncode != 0
-        assert "spec.train.batchSize: must be divisible by the number of chips of v4-8" in refused.stderr
+        assert refused["allowed"] is False and refused["uid"] == review["request"]["uid"]
+        message = refused["status"]["message"]
+        assert "spec.train.batchSize: must be divisible by the number of chips of v4-8" in message
         good = example_manifest("tpu-v4-8.yaml", name="admitted")
-        admitted = cluster.kubectl(
-            "apply", "--dry-run=server", "-n", cluster_namespace, "-f", "-", input=json.dumps(good)
+        admitted = call_webhook(
+            configuration, webhook_port, admission_review(cluster, "admitted", good, cluster_namespace)
         )
-        assert "created (server dry run)" in admitted.stdout
+        assert admitted["allowed"] is True
         log = webhook_operator.log.read_text()
         assert "Forbidden" not in log and "Not enough RBAC" not in log, webhook_operator.log_tail()
     finally:
-        webhook_operator.stop()
-        for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
-            cluster.kubectl("delete", f"{kind}/{WEBHOOK_CONFIGURATION}", "--ignore-not-found")
+        if webhook_operator is not None:
+            webhook_operator.stop()
         helm(helm_home, "uninstall", name, "-n", cluster_namespace, kubeconfig=cluster.kubeconfig)
         if was_running:
             operator.start()

@@ -1,7 +1,9 @@
 """The operator as it ships: installed by the Helm chart, running as a pod from the operator image under the
 chart's RBAC, it takes the hello-world to Succeeded on the real node, in a namespace that enforces Pod
 Security's restricted profile (as many shared clusters make their tenants' namespaces): the operator's pod
-and every pod of the job are admitted there.
+and every pod of the job are admitted there. With the chart's defaults its validating webhook is on: the API
+server calls the pod through the webhook Service (kube-proxy's rules on this machine) with the certificate
+Helm made, and every bad file of tests/unit/bad_specs/ is refused at `kubectl apply`, naming its field.
 
 The session operator (a local process) is stopped for this test, so every write to the SpeedrunJob and its
 RayJob comes from the pod. The job names neither an image, an output nor a ServiceAccount: the chart's
@@ -18,6 +20,7 @@ import gcsfs
 import pytest
 import yaml
 
+from fixtures.bad_specs import assert_every_bad_file_refused
 from fixtures.helm_chart import chart_copy, helm
 from fixtures.real_node_jobs import LOCAL_TOLERATION, STEPS, Timeline, follow, local_hello_world
 from fixtures.speedrunjobs import field_managers
@@ -75,7 +78,7 @@ RESTRICTED = (
 )
 
 
-def test_the_chart_installed_operator_pod_trains_hello_world_with_the_charts_rbac_under_restricted(
+def test_the_chart_installed_operator_pod_refuses_bad_files_and_trains_hello_world_under_restricted(
     cluster: ClusterFixture,
     cluster_namespace: str,
     real_node: RealNode,
@@ -112,6 +115,9 @@ def test_the_chart_installed_operator_pod_trains_hello_world_with_the_charts_rba
         assert pod["spec"]["nodeName"] == NODE_NAME
         assert pod["spec"]["serviceAccountName"] == RELEASE
         assert pod["spec"]["containers"][0]["image"] == images["speedrun-operator"].ref
+        configuration = cluster.get("validatingwebhookconfiguration", f"{RELEASE}-{cluster_namespace}")
+        assert configuration is not None and configuration["webhooks"][0]["clientConfig"]["caBundle"]
+        assert_every_bad_file_refused(cluster, cluster_namespace)
 
         timeline = Timeline()
         cluster.create(local_hello_world("from-the-pod", gcs_emulator), cluster_namespace)

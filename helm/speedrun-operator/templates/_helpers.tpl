@@ -48,7 +48,20 @@ app.kubernetes.io/part-of: speedrun-operator
 {{- printf "%s-webhook" (include "speedrun-operator.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The name kopf gives the ValidatingWebhookConfiguration it manages (handlers/startup.py). */}}
+{{/* The ValidatingWebhookConfiguration the chart registers (cluster-scoped: the release's namespace in it). */}}
 {{- define "speedrun-operator.webhookConfigurationName" -}}
-speedrun.marin.community
+{{- printf "%s-%s" (include "speedrun-operator.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "speedrun-operator.webhookCertSecretName" -}}
+{{- printf "%s-webhook-tls" (include "speedrun-operator.fullname" .) | trunc 253 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "cert-manager" or "helm": webhook.certificate with "auto" resolved against the cluster's APIs. */}}
+{{- define "speedrun-operator.webhookCertificateSource" -}}
+{{- if eq .Values.webhook.certificate "auto" -}}
+{{- if .Capabilities.APIVersions.Has "cert-manager.io/v1/Certificate" -}}cert-manager{{- else -}}helm{{- end -}}
+{{- else -}}
+{{- .Values.webhook.certificate -}}
+{{- end -}}
 {{- end -}}

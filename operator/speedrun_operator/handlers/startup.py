@@ -42,19 +42,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
 
 
 def _serve_admission(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
-    """TLS from mounted files when given (cert-manager, a Secret), else a fresh self-signed certificate."""
+    """Serve the webhook; whoever made its certificate registers it.
+
+    A mounted certificate (the chart's, from cert-manager or Helm) comes with the chart's own webhook
+    configuration. Without one, the operator signs its own and kopf registers the webhook with that CA.
+    """
     host = config.webhook_host or "localhost"
     if config.webhook_cert_dir is not None:
         cert, key = config.webhook_cert_dir / "tls.crt", config.webhook_cert_dir / "tls.key"
     else:
         cert, key = write_self_signed(host, Path(tempfile.mkdtemp(prefix="speedrun-webhook-")))
+        # kopf keeps the ValidatingWebhookConfiguration of this name pointing at the server, with its CA.
+        settings.admission.managed = "speedrun.marin.community"
+    # kopf restarts the server when the certificate's files change (cert-manager renewing a mounted Secret).
     settings.admission.server = kopf.WebhookServer(
-        addr=config.listen_address,
-        port=config.webhook_port,
-        host=host,
-        certfile=cert,
-        pkeyfile=key,
-        cafile=cert,
+        addr=config.listen_address, port=config.webhook_port, host=host, certfile=cert, pkeyfile=key
     )
-    # kopf keeps the ValidatingWebhookConfiguration of this name pointing at the server, with its CA.
-    settings.admission.managed = "speedrun.marin.community"

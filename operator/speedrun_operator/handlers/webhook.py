@@ -9,8 +9,11 @@ import kopf
 from speedrun_operator.api import GROUP, PLURAL, VERSION, InvalidSpeedrunJob
 from speedrun_operator.api.validation import parse_spec
 
+HANDLER_ID = "validate-speedrunjob"
+"""kopf serves it at /<id>, where the chart's webhook configuration (templates/webhook.yaml) calls it."""
 
-@kopf.on.validate(GROUP, VERSION, PLURAL, id="validate-speedrunjob", operation="CREATE")
+
+@kopf.on.validate(GROUP, VERSION, PLURAL, id=HANDLER_ID, operation="CREATE")
 def validate_spec(spec: kopf.Spec, **_: Any) -> None:
     try:
         parse_spec(dict(spec))
