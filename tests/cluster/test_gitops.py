@@ -16,6 +16,8 @@ import yaml
 from fixtures.argocd import health
 from fixtures.operator import OperatorProcess
 from fixtures.speedrunjobs import (
+    ADMITTED_BUT_INVALID_FIELD,
+    ADMITTED_BUT_INVALID_TRAIN,
     apply,
     example_manifest,
     marin_results_json,
@@ -127,14 +129,13 @@ def test_argocd_health_of_real_speedrunjobs_in_every_phase(
     suspended = wait_srj(cluster, ns, "paused", phase_is("Suspended"), "Suspended")
     assert health(suspended)["status"] == "Suspended"
 
-    bad_batch = {"batchSize": 30, "steps": 10, "learningRate": 0.1}
-    apply(cluster, ns, example_manifest("tpu-v4-8.yaml", name="invalid", train=bad_batch))
+    apply(cluster, ns, example_manifest("tpu-v4-8.yaml", name="invalid", train=ADMITTED_BUT_INVALID_TRAIN))
     failed = wait_srj(cluster, ns, "invalid", phase_is("Failed"), "Failed")
     assert health(failed) == {
         "status": "Degraded",
         "message": f"Failed (InvalidSpec): {failed['status']['message']}",
     }
-    assert "spec.train.batchSize" in health(failed)["message"]
+    assert ADMITTED_BUT_INVALID_FIELD in health(failed)["message"]
 
 
 def test_nothing_the_operator_writes_makes_a_synced_repo_drift(

@@ -14,6 +14,9 @@ import pytest
 
 from fixtures.operator import OperatorProcess
 from fixtures.speedrunjobs import (
+    ADMITTED_BUT_INVALID_FIELD,
+    ADMITTED_BUT_INVALID_FIX,
+    ADMITTED_BUT_INVALID_TRAIN,
     apply,
     condition,
     example_manifest,
@@ -199,12 +202,13 @@ def test_a_failed_rayjob_fails_the_run_with_kuberays_reason(
 def test_an_invalid_spec_fails_once_naming_the_field_and_creates_nothing(
     operator: OperatorProcess, cluster: ClusterFixture, cluster_namespace: str
 ) -> None:
-    name = "indivisible"
-    train = {"batchSize": 30, "steps": 100, "learningRate": 0.003}
+    name = "invalid"
+    train = ADMITTED_BUT_INVALID_TRAIN
     apply(cluster, cluster_namespace, example_manifest("tpu-v4-8.yaml", name=name, train=train))
     job = wait_srj(cluster, cluster_namespace, name, phase_is("Failed"), "Failed")
     assert job["status"]["reason"] == "InvalidSpec"
-    assert "spec.train.batchSize" in job["status"]["message"] and "try 32" in job["status"]["message"]
+    message = job["status"]["message"]
+    assert ADMITTED_BUT_INVALID_FIELD in message and ADMITTED_BUT_INVALID_FIX in message
     done = operator_done_with(cluster, cluster_namespace, name)
     assert done["status"]["phase"] == "Failed" and done["status"]["reason"] == "InvalidSpec"
     assert rayjobs(cluster, cluster_namespace) == []

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.speedrunjobs import EXAMPLES, example_manifest
+from fixtures.speedrunjobs import (
+    ADMITTED_BUT_INVALID_TRAIN,
+    EXAMPLES,
+    example_manifest,
+)
 from harness.pytest_plugin import ClusterFixture
 from speedrun_operator.crd import IMMUTABLE_MESSAGE
 
@@ -49,11 +53,9 @@ def test_the_api_server_refuses_a_spec_that_breaks_a_cel_rule(
 def test_the_spec_is_frozen_once_the_run_started_except_suspend(
     speedrun_crd: ClusterFixture, cluster_namespace: str
 ) -> None:
-    # A batch the operator refuses (not divisible by v4-8's 4 chips) keeps a running operator from starting
-    # this run itself, so the test alone decides when it "started".
-    manifest = example_manifest(
-        "tpu-v4-8.yaml", name="frozen", train={"batchSize": 30, "steps": 100, "learningRate": 0.003}
-    )
+    # A spec the operator refuses keeps a running operator from starting this run itself, so the test alone
+    # decides when it "started".
+    manifest = example_manifest("tpu-v4-8.yaml", name="frozen", train=ADMITTED_BUT_INVALID_TRAIN)
     speedrun_crd.create(manifest, namespace=cluster_namespace)
     patch = ["patch", "srj", "frozen", "-n", cluster_namespace, "--type=merge", "-p"]
     # Before the run starts the spec may still change.

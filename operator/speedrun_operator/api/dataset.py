@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator, model_validator
 
 from speedrun_operator import accelerators
 from speedrun_operator.api.base import ApiModel, ShortText, Url
-from speedrun_operator.api.urls import check_url
+from speedrun_operator.api.cel import literal, or_default, rule, validations
+from speedrun_operator.api.urls import ReadableUrl, check_url
 
 MARIN_FINEWEB_EDU_10B = "hf://datasets/marin-community/fineweb-edu-pretokenized-10B"
 MARIN_TOKENIZER = "marin-community/marin-tokenizer"
@@ -20,29 +23,40 @@ class DatasetSpec(ApiModel):
     """Training and validation data. With nothing set: Marin's pre-tokenized FineWeb-Edu 10B cache."""
 
     model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.cacheUrl) ? 1 : 0) + (has(self.trainUrls) ? 1 : 0) + "
-                    "((has(self.bundled) && self.bundled) ? 1 : 0) <= 1",
-                    "message": "dataset: set at most one of cacheUrl, trainUrls or bundled",
-                }
-            ]
-        }
+        "json_schema_extra": validations(
+            rule(
+                "(has(self.cacheUrl) ? 1 : 0) + (has(self.trainUrls) ? 1 : 0) + "
+                "((has(self.bundled) && self.bundled) ? 1 : 0) <= 1",
+                "dataset: set at most one of cacheUrl, trainUrls or bundled",
+            ),
+            rule(
+                f"!{or_default('self.bundled', False)} || !has(self.tokenizer) || "
+                f"self.tokenizer == {literal(BUNDLED)}",
+                "bundled: true uses the bundled tokenizer; remove tokenizer or set it to 'bundled'",
+                field=".tokenizer",
+            ),
+            rule(
+                "has(self.vocabSize) || (has(self.tokenizer) ? self.tokenizer : "
+                f"({or_default('self.bundled', False)} ? {literal(BUNDLED)} : {literal(MARIN_TOKENIZER)})) "
+                f"in {literal(sorted(accelerators.tables().tokenizer_vocab))}",
+                "the vocabulary size of this tokenizer is not known here; set dataset.vocabSize",
+                field=".vocabSize",
+            ),
+        )
     }
 
-    cache_url: Url | None = Field(
+    cache_url: ReadableUrl | None = Field(
         default=None,
         description="A pre-tokenized Levanter cache. "
         f"Default: {MARIN_FINEWEB_EDU_10B} (Marin's FineWeb-Edu 10B).",
     )
-    train_urls: list[Url] | None = Field(
+    train_urls: list[ReadableUrl] | None = Field(
         default=None,
         min_length=1,
         max_length=256,
         description="Raw jsonl/text files (globs allowed) to tokenize.",
     )
-    validation_urls: dict[ShortText, list[Url]] | None = Field(
+    validation_urls: dict[ShortText, Annotated[list[ReadableUrl], Field(max_length=16)]] | None = Field(
         default=None,
         max_length=16,
         description=f"Validation sets by name. Name one {PALOMA_C4_EN!r} to get the leaderboard metric "

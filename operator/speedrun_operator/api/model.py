@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from speedrun_operator.api.base import ApiModel
+from speedrun_operator.api.cel import literal, or_default, rule, validations
 from speedrun_operator.api.families import FAMILIES, MOE_FIELDS, FamilyName
 
 PresetName = Literal[
@@ -92,6 +93,62 @@ class ModelShape:
         return self.head_dim if self.head_dim is not None else self.hidden_dim // self.num_heads
 
 
+def shape_field(model: str, name: str) -> tuple[str, str]:
+    """CEL of a shape field of the model at ``model`` (``self``, ``self.model``): when it is known (set, or
+    from a known preset), and its value then."""
+    index = SHAPE_FIELDS.index(name)
+    alias, presets = f"{model}.{_camel(name)}", literal({p: shape[index] for p, shape in PRESETS.items()})
+    known = f"(has({alias}) || (has({model}.preset) && {model}.preset in {presets}))"
+    return known, f"(has({alias}) ? {alias} : {presets}[{model}.preset])"
+
+
+def _model_rules(schema: dict[str, Any]) -> None:
+    """ModelSpec's checks as CEL (the JSON schema's properties say which options are booleans)."""
+    family = or_default("self.family", "llama")
+    (hidden_known, hidden), (heads_known, heads), (kv_known, kv) = (
+        shape_field("self", name) for name in ("hidden_dim", "num_heads", "num_kv_heads")
+    )
+    per_token, routed = (
+        or_default("self.numExpertsPerTok", DEFAULT_EXPERTS_PER_TOKEN),
+        or_default("self.nRoutedExperts", DEFAULT_ROUTED_EXPERTS),
+    )
+    rules = [
+        rule(
+            "has(self.preset) || (" + " && ".join(f"has(self.{_camel(name)})" for name in SHAPE_FIELDS) + ")",
+            "model: name a preset (e.g. llama_nano) or give "
+            + ", ".join(_camel(name) for name in SHAPE_FIELDS),
+        ),
+        rule(
+            f"!({hidden_known} && {heads_known}) || has(self.headDim) || {hidden} % {heads} == 0",
+            "hiddenDim is not divisible by numHeads; change one of them",
+            field=".hiddenDim",
+        ),
+        rule(
+            f"!({heads_known} && {kv_known}) || {heads} % {kv} == 0",
+            "numKvHeads must divide numHeads",
+            field=".numKvHeads",
+        ),
+        rule(
+            f"{family} != 'mixtral' || {per_token} <= {routed}",
+            "numExpertsPerTok exceeds nRoutedExperts; lower numExpertsPerTok or raise nRoutedExperts",
+            field=".numExpertsPerTok",
+        ),
+    ]
+    for name_of_family, refusing in FAMILIES.items():
+        for name, reason in refusing.refused.items():
+            alias = _camel(name)
+            on = f"self.{alias}" if schema["properties"][alias].get("type") == "boolean" else "true"
+            fix = "set family: mixtral or remove it" if name in MOE_FIELDS else "remove it"
+            rules.append(
+                rule(
+                    f"!has(self.{alias}) || !{on} || {family} != {literal(name_of_family)}",
+                    f"{alias} is not an option of family {name_of_family}: {reason}; {fix}",
+                    field=f".{alias}",
+                )
+            )
+    schema.update(validations(*rules))
+
+
 def _positive(description: str) -> int | None:
     return Field(default=None, ge=1, le=1_048_576, description=description)
 
@@ -104,19 +161,7 @@ class ModelSpec(ApiModel):
     """A Levanter language model: a family (Llama by default), then a Marin preset, every shape field, or a
     preset plus overrides. Fields a family does not honour are refused."""
 
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.preset) || (has(self.seqLen) && has(self.hiddenDim) && "
-                    "has(self.intermediateDim) && has(self.numHeads) && has(self.numKvHeads) && "
-                    "has(self.numLayers))",
-                    "message": "model: name a preset (e.g. llama_nano) or give seqLen, hiddenDim, "
-                    "intermediateDim, numHeads, numKvHeads and numLayers",
-                }
-            ]
-        }
-    }
+    model_config = ApiModel.model_config | {"json_schema_extra": _model_rules}
 
     family: FamilyName = Field(
         default="llama",

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, model_validator
 
 from speedrun_operator.api.base import ApiModel, ShortText
+from speedrun_operator.api.cel import rule
 
 # One description (and one set of bounds) per field name, so a field means the same in every optimizer and
 # the CRD's merged ``optimizer`` object can document it once. Defaults differ per optimizer.
@@ -374,25 +375,45 @@ OPTIMIZER_MODELS: dict[str, type[ApiModel]] = {
 PINNED_LEVANTER = "1.2.dev1644"
 
 
+_CANNOT_TRAIN_SOPHIA = (
+    f"Levanter {PINNED_LEVANTER}'s trainer cannot train sophia-h (the objective it hands Sophia unpacks the "
+    "loss as a (loss, metrics) pair and fails at its first step); pick another optimizer"
+)
+_CANNOT_BUILD_SOAP = (
+    f"Levanter {PINNED_LEVANTER}'s soap cannot build its preconditioners under JAX 0.7 (it asks the abstract "
+    "mesh for its devices); pick another optimizer"
+)
+_CANNOT_BUILD_TRIANGULAR_KRON = (
+    f"Levanter {PINNED_LEVANTER}'s kron cannot build triangular preconditioners under JAX 0.7 (it asks the "
+    "abstract mesh for its devices); set memorySaveMode: all_diag"
+)
+
+
 def training_blocker(optimizer: ApiModel) -> tuple[str, str] | None:
     """(field, why) when the pinned Levanter cannot train with these settings, which a tiny run on the CPU
     shows: refused up front rather than after the hardware is up."""
     if isinstance(optimizer, SophiaHSpec):
-        return "type", (
-            f"Levanter {PINNED_LEVANTER}'s trainer cannot train sophia-h (the objective it hands Sophia "
-            "unpacks the loss as a (loss, metrics) pair and fails at its first step); pick another optimizer"
-        )
+        return "type", _CANNOT_TRAIN_SOPHIA
     if isinstance(optimizer, SoapSpec):
-        return "type", (
-            f"Levanter {PINNED_LEVANTER}'s soap cannot build its preconditioners under JAX 0.7 (it asks the "
-            "abstract mesh for its devices); pick another optimizer"
-        )
+        return "type", _CANNOT_BUILD_SOAP
     if isinstance(optimizer, KronSpec) and optimizer.memory_save_mode != "all_diag":
-        return "memorySaveMode", (
-            f"Levanter {PINNED_LEVANTER}'s kron cannot build triangular preconditioners under JAX 0.7 (it "
-            "asks the abstract mesh for its devices); set memorySaveMode: all_diag"
-        )
+        return "memorySaveMode", _CANNOT_BUILD_TRIANGULAR_KRON
     return None
+
+
+def training_blocker_rules(optimizer: str) -> list[dict[str, str]]:
+    """training_blocker as CEL rules, on the object holding ``optimizer`` (its field name)."""
+    at = f"self.{optimizer}"
+    return [
+        rule(f"!has({at}) || {at}.type != 'sophia-h'", _CANNOT_TRAIN_SOPHIA, field=f".{optimizer}.type"),
+        rule(f"!has({at}) || {at}.type != 'soap'", _CANNOT_BUILD_SOAP, field=f".{optimizer}.type"),
+        rule(
+            f"!has({at}) || {at}.type != 'kron' || "
+            f"(has({at}.memorySaveMode) && {at}.memorySaveMode == 'all_diag')",
+            _CANNOT_BUILD_TRIANGULAR_KRON,
+            field=f".{optimizer}.memorySaveMode",
+        ),
+    ]
 
 
 class ConstantScheduleSpec(ApiModel):

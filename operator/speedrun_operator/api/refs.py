@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from speedrun_operator.api.base import ApiModel, DnsName, Text
+from speedrun_operator.api.cel import rule, validations
 
 SecretKey = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
 EnvName = Annotated[
@@ -22,6 +23,17 @@ class SecretKeyRef(ApiModel):
 
 
 class EnvVarSource(ApiModel):
+    """Where a variable's value comes from: one Secret or ConfigMap key."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            rule(
+                "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+                "set exactly one of secretKeyRef or configMapKeyRef",
+            )
+        )
+    }
+
     secret_key_ref: SecretKeyRef | None = Field(default=None, description="Take the value from a Secret key.")
     config_map_key_ref: SecretKeyRef | None = Field(
         default=None, description="Take the value from a ConfigMap key (same name/key shape as a Secret ref)."
@@ -36,6 +48,12 @@ class EnvVarSource(ApiModel):
 
 class EnvVar(ApiModel):
     """An environment variable for the training containers (a subset of core/v1 EnvVar)."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            rule("!(has(self.value) && has(self.valueFrom))", "set value or valueFrom, not both")
+        )
+    }
 
     name: EnvName = Field(description="Variable name.")
     value: Text | None = Field(

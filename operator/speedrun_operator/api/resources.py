@@ -8,9 +8,11 @@ from pydantic import Field, JsonValue, StringConstraints, field_validator, model
 
 from speedrun_operator import accelerators, contract
 from speedrun_operator.api.base import ApiModel
+from speedrun_operator.api.cel import literal, or_default, rule, validations
 
 _GPU_TYPES = sorted(accelerators.tables().gpus)
 _TPU_TYPES = sorted(accelerators.tables().tpu_slices)
+_NO_CPU_ENTRY = "(the table has no CPU entry), e.g. peakFlopsPerChip: 1.0e11"
 
 
 class GpuResources(ApiModel):
@@ -35,7 +37,10 @@ class TpuResources(ApiModel):
 
     type: Annotated[
         str, StringConstraints(max_length=32, pattern=r"^(v4|v5p|v5litepod|v6e)-[1-9][0-9]*$")
-    ] = Field(description="TPU slice type such as v4-8, v5litepod-8, v6e-8 or v4-16 (multi-host).")
+    ] = Field(
+        description="TPU slice type such as v4-8, v5litepod-8, v6e-8 or v4-16 (multi-host).",
+        json_schema_extra={"enum": list[JsonValue](_TPU_TYPES)},
+    )
     slices: int = Field(default=1, ge=1, le=64, description="Number of slices (multislice). Default: 1.")
 
     @field_validator("type")
@@ -70,15 +75,17 @@ class ResourcesSpec(ApiModel):
     """Exactly one of gpu, tpu or cpu."""
 
     model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.gpu) ? 1 : 0) + (has(self.tpu) ? 1 : 0) "
-                    "+ (has(self.cpu) ? 1 : 0) == 1",
-                    "message": "resources: set exactly one of gpu, tpu or cpu",
-                }
-            ]
-        }
+        "json_schema_extra": validations(
+            rule(
+                "(has(self.gpu) ? 1 : 0) + (has(self.tpu) ? 1 : 0) + (has(self.cpu) ? 1 : 0) == 1",
+                "resources: set exactly one of gpu, tpu or cpu",
+            ),
+            rule(
+                "!has(self.cpu) || has(self.peakFlopsPerChip)",
+                f"a CPU run needs peakFlopsPerChip {_NO_CPU_ENTRY}",
+                field=".peakFlopsPerChip",
+            ),
+        )
     }
 
     gpu: GpuResources | None = Field(default=None, description="Train on GPUs.")
@@ -102,9 +109,7 @@ class ResourcesSpec(ApiModel):
                 + "; e.g. gpu: {type: A100, count: 1} or tpu: {type: v4-8}"
             )
         if self.cpu is not None and self.peak_flops_per_chip is None:
-            raise ValueError(
-                "a CPU run needs peakFlopsPerChip (the table has no CPU entry), e.g. peakFlopsPerChip: 1.0e11"
-            )
+            raise ValueError(f"a CPU run needs peakFlopsPerChip {_NO_CPU_ENTRY}")
         return self
 
     @property
@@ -138,3 +143,19 @@ class ResourcesSpec(ApiModel):
             return self.tpu.type if self.tpu.slices == 1 else f"{self.tpu.slices}x{self.tpu.type}"
         hosts = self.cpu.hosts if self.cpu is not None else 1
         return "cpu" if hosts == 1 else f"{hosts}xcpu"
+
+
+def chips_expression(resources: str) -> str:
+    """``ResourcesSpec.num_chips`` in CEL, of the resources at ``resources`` (e.g. ``self.resources``); valid
+    where the TPU type is a known shape."""
+    tpu_chips = {name: shape.chips for name, shape in accelerators.tables().tpu_slices.items()}
+    gpu, tpu, cpu = (f"{resources}.{kind}" for kind in ("gpu", "tpu", "cpu"))
+    return (
+        f"(has({gpu}) ? {or_default(gpu + '.count', 1)} : has({tpu}) ? "
+        f"{literal(tpu_chips)}[{tpu}.type] * {or_default(tpu + '.slices', 1)} : "
+        f"has({cpu}) ? {or_default(cpu + '.hosts', 1)} : 1)"
+    )
+
+
+def known_shape_expression(resources: str) -> str:
+    return f"(!has({resources}.tpu) || {resources}.tpu.type in {literal(_TPU_TYPES)})"

@@ -8,17 +8,31 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from speedrun_operator.api.base import ApiModel, DnsName, LabelValue, ShortText, Text, Url
+from speedrun_operator.api.cel import regex, rule, validations
 from speedrun_operator.api.dataset import DatasetSpec
-from speedrun_operator.api.model import ModelSpec
+from speedrun_operator.api.model import ModelSpec, shape_field
 from speedrun_operator.api.refs import EnvVar, SecretKeyRef, Toleration
-from speedrun_operator.api.resources import ResourcesSpec
+from speedrun_operator.api.resources import ResourcesSpec, chips_expression, known_shape_expression
 from speedrun_operator.api.train import TrainSpec
-from speedrun_operator.api.urls import check_url
+from speedrun_operator.api.urls import WritableUrl, check_url
 
 LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=316)]
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^{_LABEL}(\.{_LABEL})+(:[0-9]+)?([/?#]\S*)?$")
 """A host name with a dot (a domain), an optional port, then anything without spaces."""
+_NOT_A_WEB_ADDRESS = "must be an http(s):// URL or a bare domain such as example.org/you"
+WebAddress = Annotated[
+    Url,
+    Field(
+        json_schema_extra=validations(
+            rule(
+                f"self.matches({regex('^https?://' + _HOST.pattern[1:])}) || "
+                f"(!self.contains('://') && self.matches({regex(_HOST.pattern)}))",
+                _NOT_A_WEB_ADDRESS,
+            )
+        )
+    ),
+]
 
 
 class Author(ApiModel):
@@ -26,7 +40,7 @@ class Author(ApiModel):
 
     name: ShortText = Field(description="Author's name.")
     affiliation: ShortText | None = Field(default=None, description="Organisation, if any.")
-    url: Url | None = Field(
+    url: WebAddress | None = Field(
         default=None,
         description="Homepage or profile: an http(s):// URL or a bare domain (WilliamHeld.com), "
         "kept as written (results files record it so and are compared with it).",
@@ -39,9 +53,9 @@ class Author(ApiModel):
             return value
         if "://" in value:
             if not value.startswith(("http://", "https://")) or not _HOST.match(value.split("://", 1)[1]):
-                raise ValueError("must be an http(s):// URL or a bare domain such as example.org/you")
+                raise ValueError(_NOT_A_WEB_ADDRESS)
         elif not _HOST.match(value):
-            raise ValueError("must be an http(s):// URL or a bare domain such as example.org/you")
+            raise ValueError(_NOT_A_WEB_ADDRESS)
         return value
 
 
@@ -57,8 +71,36 @@ class TrackingSpec(ApiModel):
     )
 
 
+def _across_sections() -> list[dict[str, str]]:
+    """The cross-field checks of validation.cross_field_errors that CEL can say."""
+    chips, shape_known = chips_expression("self.resources"), known_shape_expression("self.resources")
+    divides = "must be divisible by the number of chips"
+    seq_known, seq_len = shape_field("self.model", "seq_len")
+    return [
+        rule(
+            f"!{shape_known} || !has(self.train.batchSize) || {chips} < 1 || "
+            f"self.train.batchSize % {chips} == 0",
+            divides,
+            field=".train.batchSize",
+        ),
+        rule(
+            f"!{shape_known} || !has(self.train.batchSchedule) || {chips} < 1 || "
+            f"self.train.batchSchedule.all(e, e.batchSize % {chips} == 0)",
+            f"every batchSize {divides}",
+            field=".train.batchSchedule",
+        ),
+        rule(
+            f"!has(self.train.seqLen) || !{seq_known} || self.train.seqLen <= {seq_len}",
+            "must not exceed the model's seqLen; raise model.seqLen or lower train.seqLen",
+            field=".train.seqLen",
+        ),
+    ]
+
+
 class SpeedrunJobSpec(ApiModel):
     """A Marin speedrun: who, what model, how to train it, on what hardware, and where results go."""
+
+    model_config = ApiModel.model_config | {"json_schema_extra": validations(*_across_sections())}
 
     author: Author = Field(description="Who ran it.")
     description: Annotated[str, StringConstraints(min_length=1, max_length=1024)] = Field(
@@ -69,7 +111,7 @@ class SpeedrunJobSpec(ApiModel):
     resources: ResourcesSpec = Field(description="The hardware: GPUs, TPU slices, or the CPU for local runs.")
     dataset: DatasetSpec = Field(default_factory=DatasetSpec, description="Training and validation data.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Weights & Biases settings.")
-    output: Url | None = Field(
+    output: WritableUrl | None = Field(
         default=None,
         description="Where results and checkpoints go: gs://, s3://, file:// or a path. Results land in "
         "<output>/<job>/speedrun_results.json. Default: the operator's configured prefix, or "

@@ -15,9 +15,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from speedrun_operator.api.base import ApiModel, ShortText
-from speedrun_operator.api.optimizers import LrScheduleSpec, OptimizerSpec
+from speedrun_operator.api.cel import rule, validations
+from speedrun_operator.api.optimizers import LrScheduleSpec, OptimizerSpec, training_blocker_rules
 
 LrSchedule = Literal["cosine", "linear", "constant", "inv_sqrt", "inv", "power"]
 MARIN_DATA_SEED = 42
@@ -36,24 +38,37 @@ class TrainSpec(ApiModel):
     """Optimisation and schedule. Unset optional fields take Levanter's AdamConfig defaults, as in Marin."""
 
     model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {
-                    "rule": "has(self.batchSize) != has(self.batchSchedule)",
-                    "message": "train: set exactly one of batchSize or batchSchedule",
-                },
-                {
-                    "rule": "!has(self.optimizer) || !(has(self.beta1) || has(self.beta2) || "
-                    "has(self.epsilon) || has(self.maxGradNorm))",
-                    "message": "train: beta1, beta2, epsilon and maxGradNorm are the default AdamW's; "
-                    "with train.optimizer set, give them inside train.optimizer",
-                },
-                {
-                    "rule": "!(has(self.lrSchedule) && has(self.lrScheduleConfig))",
-                    "message": "train: set lrSchedule or lrScheduleConfig, not both",
-                },
-            ]
-        }
+        "json_schema_extra": validations(
+            rule(
+                "has(self.batchSize) != has(self.batchSchedule)",
+                "train: set exactly one of batchSize or batchSchedule",
+            ),
+            *(
+                rule(
+                    f"!has(self.optimizer) || !has(self.{alias})",
+                    f"{alias} is the default AdamW's; with train.optimizer set, give {alias} inside "
+                    "train.optimizer",
+                    field=f".{alias}",
+                )
+                for alias in map(to_camel, _ADAMW_SCALARS)
+            ),
+            rule(
+                "!(has(self.lrSchedule) && has(self.lrScheduleConfig))",
+                "train: set lrSchedule or lrScheduleConfig, not both",
+            ),
+            rule(
+                "!has(self.batchSchedule) || self.batchSchedule[0].startStep == 0",
+                "the first entry must start at step 0",
+                field=".batchSchedule",
+            ),
+            rule(
+                "!has(self.batchSchedule) || (self.batchSchedule.map(e, e.startStep).isSorted() && "
+                "self.batchSchedule.all(a, self.batchSchedule.exists_one(b, b.startStep == a.startStep)))",
+                "startStep values must strictly increase",
+                field=".batchSchedule",
+            ),
+            *training_blocker_rules("optimizer"),
+        )
     }
 
     batch_size: int | None = Field(default=None, ge=1, le=1_048_576, description="Sequences per step.")
