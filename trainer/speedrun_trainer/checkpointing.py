@@ -10,15 +10,41 @@ StepInfo.
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
+import posixpath
 import time
 from collections.abc import Callable
 from typing import Any
 
+import fsspec
 from levanter.checkpoint import Checkpointer as LevanterCheckpointer
 from levanter.checkpoint import CheckpointerConfig, CheckpointInterval
 
 from speedrun_trainer.step_log import StepRecord
 from speedrun_trainer.step_tracker import sink_named
+
+logger = logging.getLogger(__name__)
+
+
+def set_aside_unfinished(base_path: str) -> list[str]:
+    """Rename the metadata.json that an attempt killed while writing it left unreadable, so the checkpoint it
+    would have finished is not taken for one (Levanter's discovery fails on it) and the run resumes from the
+    one before; return the checkpoints set aside."""
+    fs, root = fsspec.core.url_to_fs(base_path)
+    unfinished = []
+    for metadata in fs.glob(posixpath.join(root, "*", "metadata.json")):
+        try:
+            json.loads(fs.cat_file(metadata))
+        except (ValueError, UnicodeDecodeError):
+            fs.mv(metadata, metadata + ".unfinished")
+            unfinished.append(posixpath.dirname(metadata))
+    for checkpoint in unfinished:
+        logger.warning(
+            "checkpoint %s was not finished (its attempt was killed); resuming from an earlier one",
+            checkpoint,
+        )
+    return unfinished
 
 
 class RecordingCheckpointer(LevanterCheckpointer):  # type: ignore[misc]  # Levanter is untyped
@@ -51,6 +77,7 @@ class RecordingCheckpointerConfig(CheckpointerConfig):  # type: ignore[misc]
     """The name the run's step sink was registered under with ``registered_sink``."""
 
     def create(self, run_id: str) -> RecordingCheckpointer:
+        set_aside_unfinished(self.expanded_path(run_id))
         return RecordingCheckpointer(
             base_path=self.expanded_path(run_id),
             save_interval=self.save_interval,
