@@ -37,7 +37,8 @@ OPTIMIZERS: dict[str, tuple[float, dict[str, Any]]] = {
     "adopt": (1e-3, {}),
     "cautious": (3e-3, {}),
     "lion": (1e-3, {}),
-    "kron": (3e-3, {"updateProbFlatStart": 10, "memorySaveMode": "all_diag"}),
+    # Kron's preconditioned steps are small: at 3e-3 its loss falls 0.03 in 24 steps here, at 6e-2 enough.
+    "kron": (6e-2, {"updateProbFlatStart": 10, "memorySaveMode": "all_diag"}),
     "mars": (3e-3, {}),
     "mini": (3e-3, {}),
     "muon": (2e-2, {"adamLr": 1e-2}),

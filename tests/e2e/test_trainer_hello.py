@@ -51,7 +51,7 @@ def test_speedrun_run_trains_the_hello_world_and_leaves_a_marin_results_file(
     assert info["train_config"]["num_train_steps"] == job.spec.train.steps
     assert info["train_config"]["train_batch_size"] == job.spec.train.batch_size
     assert info["tokenized_dataset"] == "bundled:speedrun-operator-tiny-corpus"
-    assert info["resources"] == {"cpu": {}, "peak_flops_per_chip": 1.0e11}
+    assert info["resources"] == {"cpu": {"hosts": 1}, "peak_flops_per_chip": 1.0e11}
     assert info["model_size"] == expected.parameters
     assert info["total_tokens"] == expected.total_tokens == 200 * 8 * 128
     assert info["model_flops"] == expected.model_flops
