@@ -488,9 +488,7 @@ def running(process: OperatorProcess) -> bool:
     return process.popen is not None and process.popen.poll() is None
 
 
-def admission_review(
-    cluster: ClusterFixture, name: str, job: dict[str, Any], namespace: str
-) -> dict[str, Any]:
+def admission_review(name: str, job: dict[str, Any], namespace: str) -> dict[str, Any]:
     """What the API server sends the webhook for a `kubectl apply` of ``job``, to the configuration's URL."""
     return {
         "apiVersion": "admission.k8s.io/v1",
@@ -615,7 +613,7 @@ def test_the_charts_webhook_is_served_with_its_certificate_and_refuses_bad_jobs_
         bad = example_manifest(
             "tpu-v4-8.yaml", name="rejected", train={"batchSize": 30, "steps": 10, "learningRate": 0.1}
         )
-        review = admission_review(cluster, "rejected", bad, cluster_namespace)
+        review = admission_review("rejected", bad, cluster_namespace)
         refused = wait_for(
             lambda: call_webhook(configuration, webhook_port, review), what="the webhook serving", timeout=60
         )
@@ -624,7 +622,7 @@ def test_the_charts_webhook_is_served_with_its_certificate_and_refuses_bad_jobs_
         assert "spec.train.batchSize: must be divisible by the number of chips of v4-8" in message
         good = example_manifest("tpu-v4-8.yaml", name="admitted")
         admitted = call_webhook(
-            configuration, webhook_port, admission_review(cluster, "admitted", good, cluster_namespace)
+            configuration, webhook_port, admission_review("admitted", good, cluster_namespace)
         )
         assert admitted["allowed"] is True
         log = webhook_operator.log.read_text()
