@@ -1,13 +1,16 @@
-"""Fixes for bugs in the pinned Levanter (1.2.dev1644) that stop a model family from training at all.
+"""Fixes for bugs in the pinned Levanter (1.2.dev1644) that stop a model family or an optimizer from
+training at all.
 
 Each is applied once per process before training and changes no numbers: drop one when Levanter fixes it.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import levanter.tracker
 
 _MARK = "_speedrun_stops_gradients"
@@ -27,3 +30,17 @@ def log_inside_gradients() -> None:
 
     setattr(jit_log, _MARK, True)
     levanter.tracker.jit_log = jit_log
+
+
+HYPERBALL_OPTIMIZER_MODULES = ("levanter.optim.adamh", "levanter.optim.muonh")
+
+
+def elementwise_max_in_hyperball_updates() -> None:
+    """AdamH's and MuonH's update keeps each weight's norm by dividing by ``max(norm, 1e-10)`` with Python's
+    ``max``, which asks a traced array for its truth value, so their first jitted step fails. The guard is
+    meant elementwise; ``jnp.maximum`` is that guard, and it is the builtin ``max`` those modules' names
+    resolve to that is replaced, nothing else in them."""
+    for name in HYPERBALL_OPTIMIZER_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "max", None) is not jnp.maximum:
+            module.max = jnp.maximum  # type: ignore[attr-defined]

@@ -18,7 +18,8 @@ from speedrun_operator.api import Progress, SpeedrunJob
 from speedrun_operator.api.dataset import BUNDLED
 from speedrun_operator.contract import IMAGE_ENV, OUTPUT_ENV
 from speedrun_operator.eval_sets import ValidationSets
-from speedrun_operator.runinfo import compute_run_info
+from speedrun_operator.runinfo import compute_run_info, humanize, seq_len_of
+from speedrun_trainer.model_code import LoadedModel
 from speedrun_trainer.multihost import HostSlot, prepare_cpu_host
 from speedrun_trainer.paths import DEFAULT_LOCAL_OUTPUT, RunPaths
 from speedrun_trainer.progress import ProgressEstimator
@@ -147,12 +148,13 @@ def train_job(
         prepare_cpu_host(host)
 
     from speedrun_trainer.levanter_config import build_train_config
-    from speedrun_trainer.levanter_fixes import log_inside_gradients
+    from speedrun_trainer.levanter_fixes import elementwise_max_in_hyperball_updates, log_inside_gradients
     from speedrun_trainer.optimizers import serialised as serialised_optimizer
     from speedrun_trainer.step_tracker import SpeedrunTrackerConfig, registered_sink
     from speedrun_trainer.wandb_tracking import current_run_link, wandb_config, wandb_mode
 
-    info = compute_run_info(job.spec)
+    loaded = _custom_model(job, paths, console)
+    info = compute_run_info(job.spec, loaded.counts if loaded is not None else None)
     run_id = run_id_for(job)
     mode = wandb_mode(job)
     logger.info("[%s] attempt %s of run %s: output %s, W&B %s", where, attempt, run_id, paths.output, mode)
@@ -170,8 +172,10 @@ def train_job(
         start_ray=not local_ray and not ray.is_initialized(),
         default_validation=defaults,
         host=host,
+        model=loaded.config if loaded is not None else None,
     )
     log_inside_gradients()
+    elementwise_max_in_hyperball_updates()
     write_config(job, paths)
     if local_ray:
         _start_local_ray(job)
@@ -194,8 +198,36 @@ def train_job(
         completed_at=datetime.now(UTC),
         wandb_run_link=next((link for link in links if link), None),
         image=os.environ.get(IMAGE_ENV) or job.spec.image,
+        model_counts=loaded.counts if loaded is not None else None,
+        model_code=loaded.record(job.spec.model.code) if loaded is not None and job.spec.model.code else None,
     )
     return _publish(job, outcome, paths, monitor, status, console=console, wandb_offline=mode == "offline")
+
+
+def _custom_model(job: SpeedrunJob, paths: RunPaths, console: bool) -> LoadedModel | None:
+    """A custom model's code imported and counted (None for a Levanter family); raises CodeError."""
+    code = job.spec.model.code
+    if code is None:
+        return None
+    from speedrun_trainer.model_code import load_job_model
+
+    where = f"{job.namespace}/{job.name}"
+    loaded = load_job_model(
+        code,
+        seq_len=seq_len_of(job.spec),
+        vocab_size=job.spec.dataset.resolved_vocab_size,
+        failure_url=paths.failure,
+        where=where,
+    )
+    if console:
+        from speedrun_trainer.console import announce
+
+        announce(
+            "model code",
+            f"{code.describe()}: {humanize(loaded.counts.parameters)} parameters, "
+            f"{loaded.counts.flops_per_token:.3g} FLOPs per token, {loaded.digest[:19]}",
+        )
+    return loaded
 
 
 def _train(run: Callable[[], object], monitor: RunMonitor, status: StatusReporter | None) -> None:
@@ -349,8 +381,9 @@ def marin_model_config(model: Any, tokenizer: str) -> dict[str, Any]:
     """``dataclasses.asdict`` of the LlamaConfig with enums by name, as Marin records it; the tokenizer by its
     name rather than this machine's path to it."""
     raw = dataclasses.asdict(model)
-    raw["tokenizer"] = tokenizer
-    raw["reference_checkpoint"] = tokenizer
+    for key in ("tokenizer", "reference_checkpoint"):
+        if key in raw:  # a custom model's config may have neither
+            raw[key] = tokenizer
     return {key: _plain(value) for key, value in raw.items()}
 
 

@@ -125,8 +125,7 @@ class AdamSpec(ApiModel):
 
 class AdamHSpec(ApiModel):
     """adamH: Adam whose linear weights keep their initial norm (Levanter's AdamHConfig); train.learningRate
-    is the norm-relative step of those weights, adamLr the LR of the others. The pinned Levanter fails at the
-    first step (its scale_by_adamh compares a traced norm with max())."""
+    is the norm-relative step of those weights, adamLr the LR of the others."""
 
     type: Literal["adamH"]
     beta1: float = _field("beta1", 0.9)
@@ -272,8 +271,7 @@ class MuonSpec(ApiModel):
 
 class MuonHSpec(ApiModel):
     """muonH: Muon whose linear weights keep their initial norm (Levanter's MuonHConfig); train.learningRate
-    is the norm-relative step of those weights, adamLr the LR of the others. The pinned Levanter fails at the
-    first step (its scale_by_adamh compares a traced norm with max())."""
+    is the norm-relative step of those weights, adamLr the LR of the others."""
 
     type: Literal["muonH"]
     adam_lr: float = _field("adam_lr", 6e-4)
