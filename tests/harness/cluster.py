@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from harness import build, netsafety, node, pki, pools, processes
+from harness import build, kueue, netsafety, node, pki, pools, processes
 from harness.build import say
 
 SERVICE_CIDR = "10.0.0.0/24"
@@ -109,6 +109,7 @@ class LocalCluster:
         self._node_lock = contextlib.ExitStack()
         self._owned_node = False
         self._node_released = False
+        self.kueue_seconds: float | None = None  # how long Kueue took to be ready, once started
 
     # --- public -------------------------------------------------------------------------------------------
 
@@ -233,6 +234,74 @@ class LocalCluster:
             f"cluster ready in {self.ready_seconds:.1f} s (binaries cached; build not counted): {self.server}"
         )
 
+    def start_kueue(self) -> float:
+        """Kueue's manager beside this cluster (see :mod:`harness.kueue`), started once; returns the seconds
+        it took to be ready (CRDs established, webhooks registered)."""
+        if self.kueue_seconds is not None:
+            return self.kueue_seconds
+        assert self.supervisor is not None, "start the cluster first"
+        binary = build.ensure(["kueue"])["kueue"].path
+        started = time.monotonic()
+        crds = kueue.crd_dir()
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            *(f"crd/{n}" for n in kueue.crd_names(crds)),
+        )
+        self.kubectl("create", "namespace", kueue.NAMESPACE)
+        health, metrics, webhook = processes.free_ports(3)
+        self.ports.update({"kueue-health": health, "kueue-metrics": metrics, "kueue-webhook": webhook})
+        pki_dir = self.run_dir / "pki"
+        client = pki.sign_client(pki_dir, "kueue", "/O=system:masters/CN=kueue")
+        kubeconfig = pki.write_kubeconfig(
+            self.run_dir / "kueue.kubeconfig",
+            server=self.server,
+            ca=pki_dir / "ca.crt",
+            client=client,
+            user="kueue",
+            context="speedrun-local",
+        )
+        serving = pki.sign_server(pki_dir, "kueue-webhook", ["127.0.0.1"])
+        cert_dir = self.run_dir / "kueue" / "certs"
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(serving.cert, cert_dir / "tls.crt")
+        shutil.copyfile(serving.key, cert_dir / "tls.key")
+        config = kueue.write_json(
+            self.run_dir / "kueue" / "config.yaml",
+            kueue.configuration(
+                health_port=health, metrics_port=metrics, webhook_port=webhook, cert_dir=cert_dir
+            ),
+        )
+        argv, env = kueue.command(
+            binary,
+            config=config,
+            kubeconfig=kubeconfig,
+            etc_layer=self.run_dir / "kueue" / "etc",
+            metrics_cert=serving.cert,
+            metrics_key=serving.key,
+        )
+        process = self._start("kueue", argv, env)
+        processes.wait_until(
+            lambda: processes.http_ok(f"http://127.0.0.1:{health}/readyz"),
+            what="Kueue /readyz",
+            timeout=self.ready_timeout,
+            watch=[process],
+        )
+        for configuration in kueue.webhook_configurations(
+            kueue.webhook_manifests_text(),
+            url=f"https://127.0.0.1:{webhook}",
+            ca_bundle=(pki_dir / "ca.crt").read_bytes(),
+        ):
+            self.kubectl(
+                "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(configuration)
+            )
+        self.kueue_seconds = time.monotonic() - started
+        self._write_state()
+        say(f"  Kueue ready in {self.kueue_seconds:.1f} s")
+        return self.kueue_seconds
+
     def _clear_previous_run(self) -> None:
         """Every start is a fresh cluster: old etcd data would not match the new certificates and keys."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -243,7 +312,7 @@ class LocalCluster:
             raise ClusterError(
                 f"{self.run_dir} is in use by a running cluster ({', '.join(alive)}); stop it first"
             )
-        for name in ("etcd", "pki", "logs", "apiserver", "controller-manager", "scheduler", "helm"):
+        for name in ("etcd", "pki", "logs", "apiserver", "controller-manager", "scheduler", "helm", "kueue"):
             shutil.rmtree(self.run_dir / name, ignore_errors=True)
         for path in self.run_dir.glob("*kubeconfig"):
             path.unlink()

@@ -136,6 +136,21 @@ def sign_client(directory: Path, name: str, subject: str, days: int = 30) -> Key
     return _sign(directory, ca, name, subject, CLIENT_EXT, days)
 
 
+def sign_server(directory: Path, name: str, ips: Sequence[str], days: int = 30) -> KeyPair:
+    """A serving certificate for ``ips`` from the CA that :func:`make_pki` made in ``directory`` (a webhook
+    the API server calls by URL)."""
+    ca = KeyPair(directory / "ca.crt", directory / "ca.key")
+    extensions = (
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        f"subjectAltName={','.join(f'IP:{ip}' for ip in ips)}\n"
+    )
+    pair = _sign(directory, ca, name, f"/CN={name}", extensions, days)
+    pair.key.chmod(0o600)
+    return pair
+
+
 def apiserver_sans(first_service_ip: str, extra_ips: Sequence[str] = ()) -> list[str]:
     dns = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
     dns.append("kubernetes.default.svc.cluster.local")

@@ -137,7 +137,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     with _capture_disabled(config):
         try:
             if "cluster" in used:
-                build.ensure(required_binaries())
+                build.ensure([*required_binaries(), *(["kueue"] if "kueue" in used else [])])
             # The node's binaries and the images take minutes cold: outside every test's timeout too.
             if "real_node" in used:
                 from harness.node import prepare
@@ -221,6 +221,20 @@ def real_node(cluster: ClusterFixture) -> RealNode:
     if cluster.local is None or cluster.local.node is None:
         raise ClusterError("this cluster has no real node (SPEEDRUN_CLUSTER_KUBECONFIG points elsewhere?)")
     return cluster.local.node
+
+
+@pytest.fixture(scope="session")
+def kueue(cluster: ClusterFixture, pytestconfig: pytest.Config) -> ClusterFixture:
+    """The cluster with Kueue's manager running beside it (see :mod:`harness.kueue`): started the first
+    time a test asks, then kept for the session. With SPEEDRUN_CLUSTER_KUBECONFIG, Kueue must be there."""
+    if cluster.local is None:
+        if cluster.get("crd", "workloads.kueue.x-k8s.io") is None:
+            raise ClusterError("the cluster at SPEEDRUN_CLUSTER_KUBECONFIG has no Kueue (workloads CRD)")
+        return cluster
+    with _capture_disabled(pytestconfig):
+        cluster.local.start_kueue()
+    cluster.pids[:] = list(cluster.local.pids)
+    return cluster
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ FAKE_GCS_SERVER_VERSION = "v1.56.1"
 # The prometheus/prometheus module numbers Prometheus 3.x as v0.3xx: v0.316.0 is Prometheus 3.16.0.
 PROMETHEUS_VERSION = "v0.316.0"
 PROMETHEUS_RELEASE = "3.16.0"
+# Kueue's manager (sigs.k8s.io/kueue/cmd/kueue), started only for the tests that ask for it.
+KUEUE_VERSION = "v0.17.0"
 
 # `go install k8s.io/kubernetes/cmd/...@v` fails because k8s.io/kubernetes replaces its staging modules with
 # relative paths; a wrapper module that replaces each of them with its published version builds instead.
@@ -211,6 +213,12 @@ BINARIES: tuple[GoBinary, ...] = (
         package="github.com/fsouza/fake-gcs-server",
     ),
     *(_prometheus_binary(name) for name in ("promtool", "prometheus")),
+    GoBinary(
+        name="kueue",
+        version=KUEUE_VERSION,
+        package="sigs.k8s.io/kueue/cmd/kueue",
+        ldflags=("-s", "-w", f"-X sigs.k8s.io/kueue/pkg/version.GitVersion={KUEUE_VERSION}"),
+    ),
 )
 
 BY_NAME: dict[str, GoBinary] = {b.name: b for b in BINARIES}
@@ -224,3 +232,5 @@ KWOK_STAGE_DIRS: tuple[str, ...] = (
 )
 KUBERAY_MODULE = ("github.com/ray-project/kuberay/ray-operator", KUBERAY_VERSION)
 KUBERAY_CRD_DIR = "config/crd/bases"
+KUEUE_MODULE = ("sigs.k8s.io/kueue", KUEUE_VERSION)
+KUEUE_CRD_DIR = "config/components/crd/bases"
