@@ -142,6 +142,7 @@ def check_defaults(objects: list[dict[str, Any]], release: str, namespace: str) 
     assert env["SPEEDRUN_METRICS_PORT"] == "8080"
     assert {"SPEEDRUN_DEFAULT_IMAGE", "SPEEDRUN_DEFAULT_OUTPUT"} <= set(env)
     assert env["SPEEDRUN_WEBHOOK_CERT_DIR"] == "/etc/speedrun/webhook"
+    assert "SPEEDRUN_CPU_WORKER_REQUEST" not in env  # CPU hosts request what they are limited to
 
     service = one(objects, "Service", f"{release}-speedrun-operator-metrics")
     assert service["spec"]["ports"] == [
@@ -258,6 +259,11 @@ def check_without_webhook(objects: list[dict[str, Any]], release: str, namespace
     assert not {"ValidatingWebhookConfiguration", "Secret", "Certificate"} & {o["kind"] for o in objects}
 
 
+def check_small_cpu_workers(objects: list[dict[str, Any]], release: str, namespace: str) -> None:
+    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert env_of(container)["SPEEDRUN_CPU_WORKER_REQUEST"] == "750m"
+
+
 def check_service_monitor(objects: list[dict[str, Any]], release: str, namespace: str) -> None:
     monitor = one(objects, "ServiceMonitor")
     service = one(objects, "Service", f"{release}-speedrun-operator-metrics")
@@ -292,6 +298,9 @@ VALUE_SETS = {
         lambda ns: ["--api-versions", "cert-manager.io/v1/Certificate"], check_webhook_with_cert_manager
     ),
     "without webhook": ValueSet(lambda ns: ["--set", "webhook.enabled=false"], check_without_webhook),
+    "small CPU workers": ValueSet(
+        lambda ns: ["--set", "defaults.cpuWorkerRequest=750m"], check_small_cpu_workers
+    ),
     "service-monitor": ValueSet(
         lambda ns: ["--set", "metrics.serviceMonitor.enabled=true"], check_service_monitor
     ),
@@ -366,6 +375,10 @@ BAD_VALUES = {
         "/training/serviceAccount/gcpServiceAccount",
     ),
     "a metrics port out of range": (["--set", "metrics.port=70000"], "/metrics/port"),
+    "a CPU request that is not a quantity": (
+        ["--set", "defaults.cpuWorkerRequest=one core"],
+        "/defaults/cpuWorkerRequest",
+    ),
 }
 
 
@@ -764,6 +777,7 @@ def can_i(cluster: ClusterFixture, user: str, verb: str, resource: str, namespac
 
 SRJ, RAY = "speedrunjobs.speedrun.marin.community", "rayjobs.ray.io"
 SRJ_STATUS = f"{SRJ}#status"
+WORKLOADS = "workloads.kueue.x-k8s.io"
 
 
 def test_the_operator_account_can_do_what_the_design_needs_and_no_more(
@@ -781,6 +795,11 @@ def test_the_operator_account_can_do_what_the_design_needs_and_no_more(
         ("watch", RAY, anywhere): True,
         ("create", "events", other): True,
         ("list", "customresourcedefinitions.apiextensions.k8s.io", None): True,
+        # Kueue's Workloads: followed, and deactivated/activated (spec.active) for a queued run's suspend.
+        ("watch", WORKLOADS, anywhere): True,
+        ("patch", WORKLOADS, other): True,
+        ("create", WORKLOADS, other): False,
+        ("delete", WORKLOADS, other): False,
         ("patch", f"clusterkopfpeerings.kopf.dev/{release.peering}", None): True,
         # No secrets, anywhere, in any way.
         ("get", "secrets", other): False,
