@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -79,7 +78,6 @@ def test_a_pod_for_a_tpu_topology_no_pool_has_stays_pending_with_a_failedschedul
         },
     )
 
-    time.sleep(3)  # and it is still not placed a little later
     pod = cluster.get("pod", "v4-4x4x4", cluster_namespace)
     assert pod is not None
     assert pod["status"]["phase"] == "Pending"
