@@ -11,7 +11,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from speedrun_operator import accelerators
@@ -37,12 +40,44 @@ DEFAULT_VALIDATION_ENV = "SPEEDRUN_DEFAULT_VALIDATION_SETS"
 """The validation sets a job that names none evaluates, as JSON ``{NAME: [URL, ...]}``: the operator's setting
 of the same name, passed on to every pod (see ``eval_sets``)."""
 
+CODE_DIR_ENV = "SPEEDRUN_CODE_DIR"
+"""Where a custom model's code is on this host: the operator mounts ``spec.model.code.configMap`` there and
+sets this variable; ``speedrun run`` sets it to the folder of the job's file."""
+CODE_MOUNT_PATH = "/opt/speedrun/code"
+"""The folder the operator mounts a custom model's ConfigMap at, in the head and every worker pod."""
+CODE_VOLUME = "speedrun-code"
+
+
+def code_files(folder: Path) -> dict[str, bytes]:
+    """A custom model's code in ``folder``: every ``.py`` file under it by its '/'-separated relative path.
+    Hidden entries are skipped, which leaves out the ``..data`` links a mounted ConfigMap also holds."""
+    found: dict[str, bytes] = {}
+    for path in sorted(folder.rglob("*.py")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
+            continue
+        found[relative.as_posix()] = path.read_bytes()
+    return found
+
+
+def code_digest(files: Mapping[str, bytes]) -> str:
+    """``sha256:<hex>`` over the files sorted by path, each as its path, a NUL, its length, a NUL, then its
+    bytes: the same code gives the same digest from a ConfigMap, a bucket or a folder."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        content = files[name]
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return "sha256:" + digest.hexdigest()
+
+
 # --- Output layout ---------------------------------------------------------------------------------------
 
 RESULTS_FILE = "speedrun_results.json"
 """Marin's results file: what the leaderboard reads."""
 CONFIG_FILE = "speedrun_job.yaml"
 """The SpeedrunJob the trainer ran, beside its results: together they make a leaderboard folder."""
+FAILURE_FILE = "speedrun_failure.json"
 
 
 DRIVER_LOG = "driver"
@@ -96,6 +131,13 @@ class OutputLayout:
     @property
     def config(self) -> str:
         return join(self.job_dir, CONFIG_FILE)
+
+    @property
+    def failure(self) -> str:
+        """Why the run cannot train at all (its model's code is broken), as JSON ``{"reason", "message"}``:
+        the trainer writes it and ends its attempt without an error, so KubeRay does not retry code that
+        fails the same way each time; the operator fails the job with it once the RayJob has ended."""
+        return join(self.job_dir, FAILURE_FILE)
 
     @property
     def steps(self) -> str:

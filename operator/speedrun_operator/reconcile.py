@@ -228,7 +228,11 @@ def _publish(ctx: Context, body: dict[str, Any], status: SpeedrunJobStatus, now:
     try:
         found = results.results_from_json(ctx.cluster.read_text(url), url)
     except (OSError, ValueError) as exc:
-        return results.unreadable(status, url, exc, now=now)
+        failure = _layout(ctx, body).failure
+        try:
+            return results.trainer_failed(status, ctx.cluster.read_text(failure), failure, now=now)
+        except OSError:
+            return results.unreadable(status, url, exc, now=now)
     return results.published(status, found, now=now)
 
 

@@ -19,6 +19,7 @@ ALLOWED_KEYS = {
     "type", "description", "properties", "items", "required", "enum", "format", "pattern", "minimum",
     "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems",
     "minProperties", "maxProperties", "additionalProperties", "nullable", "x-kubernetes-validations",
+    "x-kubernetes-preserve-unknown-fields",
 }  # fmt: skip
 
 

@@ -29,7 +29,7 @@ from rich.table import Table
 
 from speedrun_operator.api import Progress as JobProgress
 from speedrun_operator.api import SpeedrunJob
-from speedrun_operator.runinfo import compute_run_info
+from speedrun_operator.runinfo import compute_run_info, total_tokens
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_NAME = "speedrun-run.log"
@@ -244,8 +244,15 @@ def print_results(info: dict[str, Any], results_url: str, console: Console | Non
 
 
 def run_info_line(job: SpeedrunJob, output: str) -> str:
-    info = compute_run_info(job.spec)
     train = job.spec.train
+    if job.spec.model.is_custom:
+        # Its counts are its code's: the "model code" stage shows them once the code is imported.
+        return (
+            f"{job.name}: model {job.spec.model.describe()}, {train.steps:,} steps, "
+            f"{total_tokens(job.spec):,} tokens, on {job.spec.resources.describe()}; "
+            f"output {output}/{job.name}"
+        )
+    info = compute_run_info(job.spec)
     return (
         f"{job.name}: {info.parameters_display} parameters, {train.steps:,} steps, "
         f"{info.total_tokens:,} tokens, {info.model_flops:.2e} model FLOPs, "

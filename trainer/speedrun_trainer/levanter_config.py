@@ -39,16 +39,18 @@ def build_train_config(
     start_ray: bool = True,
     default_validation: ValidationSets = DEFAULT_VALIDATION_SETS,
     host: HostSlot | None = None,
+    model: LmConfig | None = None,
 ) -> TrainLmConfig:
     """``step_sink`` names the sink (see ``step_tracker.registered_sink``) that records each checkpointed step
     before its checkpoint is saved. With ``start_ray`` Levanter joins the Ray cluster in RAY_ADDRESS (KubeRay
     sets it) or starts a local one; without, the caller has started Ray already. ``default_validation`` is
     evaluated when the job names no validation sets. ``host``: this process's slot among CPU hosts standing
-    in for a slice (a TPU slice's hosts find theirs in their environment)."""
+    in for a slice (a TPU slice's hosts find theirs in their environment). ``model``: a custom model's
+    config, built by its code (``model_code``)."""
     train = spec.train
     return TrainLmConfig(
         data=data_config(spec.dataset, paths.caches, default_validation),
-        model=model_config(spec),
+        model=model if model is not None else model_config(spec),
         optimizer=optimizer_config(train, seq_len_of(spec)),
         trainer=TrainerConfig(
             id=run_id,

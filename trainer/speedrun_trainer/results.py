@@ -6,7 +6,8 @@ num_chips, device_flops, training_time, training_hardware_flops, ``eval/paloma/c
 run_completion_timestamp, wandb_run_link), computed as Marin does, plus what makes a run comparable and
 reproducible: vocab_size, eval_dataset and eval_bpb (the set actually evaluated), validation_sets (every set
 evaluated, by name) and validation_sets_default (whether they were the default list), steps_completed,
-attempts, image and config_digest.
+attempts, image and config_digest; for a custom model, model_code (its module, class, source, the files and
+their digest).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import yaml
 from speedrun_operator import storage
 from speedrun_operator.api import SpeedrunJob, TrainSpec
 from speedrun_operator.api.dataset import PALOMA_C4_EN
-from speedrun_operator.runinfo import compute_run_info, seq_len_of
+from speedrun_operator.runinfo import ModelCounts, compute_run_info, seq_len_of
 from speedrun_operator.runinfo.keys import C4_EN_BPB
 from speedrun_trainer.paths import RunPaths
 from speedrun_trainer.step_log import RunHistory
@@ -47,6 +48,10 @@ class RunOutcome:
     """Levanter's optimizer config as draccus serialises it (its registry name under ``type``)."""
     validation_sets: dict[str, list[str]] | None = None
     """The validation sets evaluated, by name: the job's own, the bundled one, or the default list."""
+    model_counts: ModelCounts | None = None
+    """A custom model's parameters and FLOPs per token, as its code counts them."""
+    model_code: dict[str, Any] | None = None
+    """A custom model's code: module, class, source, digest and files (``run_info.model_code``)."""
 
 
 def config_digest(job: SpeedrunJob) -> str:
@@ -56,7 +61,7 @@ def config_digest(job: SpeedrunJob) -> str:
 
 def run_info(job: SpeedrunJob, outcome: RunOutcome) -> dict[str, Any]:
     spec = job.spec
-    info = compute_run_info(spec)
+    info = compute_run_info(spec, outcome.model_counts)
     chips = spec.resources.num_chips
     device_flops = spec.resources.peak_flops_per_device
     training_time = outcome.history.training_time
@@ -93,6 +98,7 @@ def run_info(job: SpeedrunJob, outcome: RunOutcome) -> dict[str, Any]:
         "attempts": len(outcome.history.attempts),
         "image": outcome.image,
         "config_digest": config_digest(job),
+        **({"model_code": outcome.model_code} if outcome.model_code is not None else {}),
     }
 
 

@@ -1,4 +1,5 @@
-"""The model section: a model family (Llama by default), a named Marin preset or a full shape, and options."""
+"""The model section: a model family (Llama by default), a named Marin preset or a full shape, and options;
+or family ``custom``, a model the submitter's own code defines (``model_code``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from pydantic import Field, model_validator
 from speedrun_operator.api.base import ApiModel
 from speedrun_operator.api.cel import literal, or_default, rule, validations
 from speedrun_operator.api.families import FAMILIES, MOE_FIELDS, FamilyName
+from speedrun_operator.api.model_code import ModelCode
+
+CUSTOM = "custom"
+ModelFamily = Literal["llama", "qwen3", "olmo2", "mixtral", "custom"]
+"""The Levanter families (``FamilyName``) and custom."""
 
 PresetName = Literal[
     "llama_nano",
@@ -112,9 +118,17 @@ def _model_rules(schema: dict[str, Any]) -> None:
         or_default("self.numExpertsPerTok", DEFAULT_EXPERTS_PER_TOKEN),
         or_default("self.nRoutedExperts", DEFAULT_ROUTED_EXPERTS),
     )
+    custom = f"{family} == {literal(CUSTOM)}"
     rules = [
         rule(
-            "has(self.preset) || (" + " && ".join(f"has(self.{_camel(name)})" for name in SHAPE_FIELDS) + ")",
+            f"{custom} == has(self.code)",
+            "code is the model of family custom and only of it: set family: custom with code, or remove code",
+            field=".code",
+        ),
+        rule(
+            f"{custom} || has(self.preset) || ("
+            + " && ".join(f"has(self.{_camel(name)})" for name in SHAPE_FIELDS)
+            + ")",
             "model: name a preset (e.g. llama_nano) or give "
             + ", ".join(_camel(name) for name in SHAPE_FIELDS),
         ),
@@ -163,10 +177,16 @@ class ModelSpec(ApiModel):
 
     model_config = ApiModel.model_config | {"json_schema_extra": _model_rules}
 
-    family: FamilyName = Field(
+    family: ModelFamily = Field(
         default="llama",
         description="Levanter's model family: llama (LlamaConfig), qwen3 (Qwen3Config: Llama with QK-norm), "
-        "olmo2 (Olmo2Config) or mixtral (MixtralConfig: mixture of experts).",
+        "olmo2 (Olmo2Config) or mixtral (MixtralConfig: mixture of experts); or custom, a model defined by "
+        "the submitter's own code (code).",
+    )
+    code: ModelCode | None = Field(
+        default=None,
+        description="Family custom: the Python code defining the model (its LmConfig subclass), where it "
+        "is and the fields its config is built with. Every other model field is then refused.",
     )
     preset: PresetName | None = Field(
         default=None,
@@ -239,6 +259,8 @@ class ModelSpec(ApiModel):
 
     @model_validator(mode="after")
     def _shape_is_consistent(self) -> ModelSpec:
+        if self.family == CUSTOM or self.code is not None:
+            return self._custom_is_code_only()
         if self.preset is None:
             missing = [name for name in SHAPE_FIELDS if getattr(self, name) is None]
             if missing:
@@ -274,7 +296,26 @@ class ModelSpec(ApiModel):
             )
         return self
 
+    def _custom_is_code_only(self) -> ModelSpec:
+        if self.code is None:
+            raise ValueError("family custom needs code: {configMap: {name: ...}, module: M, configClass: C}")
+        if self.family != CUSTOM:
+            raise ValueError(f"code is the model of family custom, not {self.family}: set family: custom")
+        for name in sorted(self.model_fields_set - {"family", "code"}):
+            raise ValueError(
+                f"{_camel(name)} is not an option of family custom: the code's config holds the whole model; "
+                "put it in code.config"
+            )
+        return self
+
+    @property
+    def is_custom(self) -> bool:
+        return self.family == CUSTOM
+
     def resolve(self) -> ModelShape:
+        """The shape of a Levanter family's model. A custom model has none here: its code knows it."""
+        if self.family == CUSTOM:
+            raise ValueError("a model of family custom has no shape outside its code")
         base = dict(zip(SHAPE_FIELDS, PRESETS[self.preset], strict=True)) if self.preset else {}
         for name in SHAPE_FIELDS:
             value = getattr(self, name)
@@ -282,7 +323,7 @@ class ModelSpec(ApiModel):
                 base[name] = value
         family = FAMILIES[self.family]
         return ModelShape(
-            family=self.family,
+            family=family.name,
             **base,
             head_dim=self.head_dim,
             activation=self.activation,
@@ -312,6 +353,8 @@ class ModelSpec(ApiModel):
 
     def describe(self) -> str:
         """'llama_150m', 'qwen3 llama_150m', 'custom mixtral': the model in a few words."""
+        if self.code is not None:
+            return f"custom {self.code.module}.{self.code.config_class}"
         what = self.preset or f"custom {self.family}"
         return what if self.family == "llama" or self.preset is None else f"{self.family} {what}"
 

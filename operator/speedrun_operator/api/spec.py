@@ -90,6 +90,11 @@ def _across_sections() -> list[dict[str, str]]:
             field=".train.batchSchedule",
         ),
         rule(
+            "!has(self.model.family) || self.model.family != 'custom' || has(self.train.seqLen)",
+            "a model of family custom needs train.seqLen (the tokens per sequence; its config's too)",
+            field=".train.seqLen",
+        ),
+        rule(
             f"!has(self.train.seqLen) || !{seq_known} || self.train.seqLen <= {seq_len}",
             "must not exceed the model's seqLen; raise model.seqLen or lower train.seqLen",
             field=".train.seqLen",

@@ -97,6 +97,10 @@ class Results(ApiModel):
     results_url: Url = Field(description="Where speedrun_results.json is.")
     wandb_run_link: Url | None = Field(default=None, description="The W&B run, if logged online.")
     run_completion_timestamp: ShortText = Field(description="When training finished (UTC).")
+    model_size: int | None = Field(default=None, description="Trainable parameters, as the run counted them.")
+    code_digest: ShortText | None = Field(
+        default=None, description="A custom model's code: sha256 over its files, sorted by path."
+    )
 
     @classmethod
     def from_run_info(cls, info: Mapping[str, Any], results_url: str) -> Results:
@@ -121,6 +125,8 @@ class Results(ApiModel):
             results_url=results_url,
             wandb_run_link=info.get("wandb_run_link") or None,
             run_completion_timestamp=str(info["run_completion_timestamp"]),
+            model_size=int(info["model_size"]) if info.get("model_size") is not None else None,
+            code_digest=(info.get("model_code") or {}).get("digest"),
         )
 
 

@@ -120,6 +120,14 @@ def cross_field_errors(spec: SpeedrunJobSpec, *, prefix: str) -> Iterable[FieldE
                 "set lrScheduleConfig: {type: power, batchSize: N}",
                 has_value=False,
             )
+    if spec.model.is_custom:
+        if spec.train.seq_len is None:
+            yield FieldError(
+                f"{prefix}.train.seqLen",
+                "is required for a model of family custom (the tokens per sequence; its config's too)",
+                has_value=False,
+            )
+        return
     shape = spec.model.resolve()
     if spec.train.seq_len is not None and spec.train.seq_len > shape.seq_len:
         yield FieldError(

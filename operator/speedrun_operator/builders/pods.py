@@ -27,6 +27,8 @@ def container_env(job: SpeedrunJob, config: OperatorConfig) -> list[dict[str, An
             "value": eval_sets.format_setting(config.default_validation_sets),
         },
     ]
+    if code_config_map(job) is not None:
+        env.append({"name": contract.CODE_DIR_ENV, "value": contract.CODE_MOUNT_PATH})
     prefix = output_prefix(job, config)
     if prefix:
         env.append({"name": contract.OUTPUT_ENV, "value": prefix})
@@ -38,6 +40,21 @@ def container_env(job: SpeedrunJob, config: OperatorConfig) -> list[dict[str, An
         env.append(_secret_env(contract.HF_TOKEN_ENV, ref.name, ref.key))
     env.extend(var.model_dump(mode="json", exclude_none=True) for var in spec.env)
     return env
+
+
+def code_config_map(job: SpeedrunJob) -> str | None:
+    """The ConfigMap holding the job's model code, when it comes that way."""
+    code = job.spec.model.code
+    return code.config_map.name if code is not None and code.config_map is not None else None
+
+
+def _mount_code(pod_spec: dict[str, Any], config_map: str) -> None:
+    """The code's ConfigMap, read-only at the contract's path: the driver on the head and each worker host
+    import it from there."""
+    pod_spec["volumes"] = [{"name": contract.CODE_VOLUME, "configMap": {"name": config_map}}]
+    pod_spec["containers"][0]["volumeMounts"] = [
+        {"name": contract.CODE_VOLUME, "mountPath": contract.CODE_MOUNT_PATH, "readOnly": True}
+    ]
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -83,6 +100,9 @@ def pod_template(
         "nodeSelector": {**node_selector, **spec.node_selector},
         "tolerations": tolerations + [t.model_dump(mode="json", exclude_none=True) for t in spec.tolerations],
     }
+    config_map = code_config_map(job)
+    if config_map is not None:
+        _mount_code(pod_spec, config_map)
     service_account = spec.service_account_name or config.training_service_account
     if service_account:
         pod_spec["serviceAccountName"] = service_account

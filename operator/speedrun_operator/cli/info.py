@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from speedrun_operator import contract
+from speedrun_operator.api import SpeedrunJob
 from speedrun_operator.api.model import MoeShape
 from speedrun_operator.cli import ladder_info
 from speedrun_operator.cli.errors import exit_on_manifest_error
+from speedrun_operator.cli.model_code import CodeCounts, code_counts
 from speedrun_operator.manifests import holds_ladder, load_job
 from speedrun_operator.runinfo import compute_run_info, humanize
 from speedrun_operator.submissions.importer import compare_with_recorded
@@ -29,20 +31,22 @@ def info(file: Path, as_json: bool) -> None:
         return
     with exit_on_manifest_error():
         job = load_job(file)
-        run_info = compute_run_info(job.spec)
+    code = code_counts(file, job) if job.spec.model.is_custom else None
+    run_info = compute_run_info(job.spec, code.counts if code is not None else None)
     if as_json:
+        extra = {"code_digest": code.digest, "code_files": code.files} if code is not None else {}
         click.echo(
-            json.dumps({"name": job.name, **run_info.model_dump(mode="json")}, indent=2, sort_keys=True)
+            json.dumps(
+                {"name": job.name, **run_info.model_dump(mode="json"), **extra}, indent=2, sort_keys=True
+            )
         )
         return
-    shape = job.spec.model.resolve()
     table = Table(title=f"{job.name}: {job.spec.description}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [
         ("model", job.spec.model.describe()),
-        ("shape", f"{shape.num_layers} layers x {shape.hidden_dim} wide, seq {shape.seq_len}"),
-        *_experts_row(shape.moe),
+        *(_code_rows(job, code) if code is not None else _shape_rows(job)),
         ("parameters", f"{run_info.parameters:,} ({run_info.parameters_display})"),
         ("vocab size", f"{run_info.vocab_size:,} ({job.spec.dataset.resolved_tokenizer})"),
         ("total tokens", f"{run_info.total_tokens:,} ({humanize(run_info.total_tokens)})"),
@@ -58,6 +62,23 @@ def info(file: Path, as_json: bool) -> None:
     for key, value in rows:
         table.add_row(key, value)
     Console().print(table)
+
+
+def _shape_rows(job: SpeedrunJob) -> list[tuple[str, str]]:
+    shape = job.spec.model.resolve()
+    return [
+        ("shape", f"{shape.num_layers} layers x {shape.hidden_dim} wide, seq {shape.seq_len}"),
+        *_experts_row(shape.moe),
+    ]
+
+
+def _code_rows(job: SpeedrunJob, code: CodeCounts) -> list[tuple[str, str]]:
+    assert job.spec.model.code is not None
+    return [
+        ("code", job.spec.model.code.describe()),
+        ("code files", ", ".join(code.files)),
+        ("code digest", code.digest),
+    ]
 
 
 def _experts_row(moe: MoeShape | None) -> list[tuple[str, str]]:

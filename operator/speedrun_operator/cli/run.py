@@ -9,6 +9,7 @@ import click
 from speedrun_operator import eval_sets
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.cli.ladder_run import run_ladder
+from speedrun_operator.cli.model_code import use_local_code
 from speedrun_operator.manifests import holds_ladder, load_job
 
 
@@ -42,6 +43,7 @@ def run(file: Path, output: str | None, verbose: bool, validation_sets: tuple[st
         return
     with exit_on_manifest_error():
         job = load_job(file)
+    use_local_code(file, job)
     from speedrun_trainer.console import console_session, start_ray
     from speedrun_trainer.runner import resolve_output, train_job
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,7 @@ import click
 from speedrun_operator import contract
 from speedrun_operator.api import GROUP, PLURAL, VERSION, SpeedrunJob, parse_job
 from speedrun_operator.cli.errors import exit_on_manifest_error
+from speedrun_operator.cli.model_code import use_local_code
 from speedrun_operator.manifests import load_job
 
 
@@ -42,6 +45,7 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
     if file is not None:
         with exit_on_manifest_error():
             job = load_job(file)
+        use_local_code(file, job)
     else:
         assert ref is not None
         job = _read_job(api, ref.namespace, ref.name)
@@ -52,14 +56,30 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
     if on_ray:
         from speedrun_trainer.ray_dispatch import train_on_workers
 
-        with kept_log(layout.log(attempt, contract.DRIVER_LOG), where):
+        with kept_log(layout.log(attempt, contract.DRIVER_LOG), where), _ends_on_broken_code(layout):
             result = train_on_workers(job, output, ref, attempt=attempt)
         click.echo(f"results: {result.results_url}")
         return
     status = StatusReporter(ref, api) if ref is not None else None
-    with kept_log(layout.log(attempt, contract.host_log(0)), where):
+    with kept_log(layout.log(attempt, contract.host_log(0)), where), _ends_on_broken_code(layout):
         result = train_job(job, output=output, status=status, attempt=attempt)
     click.echo(f"results: {result.results_url}")
+
+
+@contextmanager
+def _ends_on_broken_code(layout: contract.OutputLayout) -> Iterator[None]:
+    """A model whose code is broken ends the attempt cleanly (exit code 0), its failure recorded at
+    ``layout.failure``: a failed attempt would make KubeRay retry code that fails the same way every time,
+    and the operator fails the job from the record instead, once."""
+    from speedrun_trainer.model_code import CodeError
+
+    try:
+        yield
+    except Exception as exc:
+        cause = exc if isinstance(exc, CodeError) else getattr(exc, "cause", None)
+        if not isinstance(cause, CodeError):
+            raise
+        click.echo(f"the model's code is broken: {cause} (recorded at {layout.failure})", err=True)
 
 
 def _parse_ref(value: str) -> Any:

@@ -23,15 +23,20 @@ def accept(
         message = "; ".join(str(error) for error in exc.errors)
         fail(status, Failure("InvalidSpec", message, NEVER_STARTED), generation=generation, now=now)
         return None, Decision(status)
-    status.run_info = compute_run_info(spec)
     status.accelerator = spec.resources.describe()
+    # A custom model's counts come from its code, which only the trainer imports: they reach the status
+    # with the results.
+    status.run_info = None if spec.model.is_custom else compute_run_info(spec)
+    info = status.run_info
     status.conditions = set_condition(
         status.conditions,
         ConditionType.ACCEPTED,
         "True",
         "Accepted",
-        f"{status.run_info.parameters_display} parameters, {status.run_info.total_tokens:,} tokens, "
-        f"{status.run_info.model_flops:.3e} model FLOPs on {status.accelerator}",
+        f"{info.parameters_display} parameters, {info.total_tokens:,} tokens, "
+        f"{info.model_flops:.3e} model FLOPs on {status.accelerator}"
+        if info is not None
+        else f"{spec.model.describe()} on {status.accelerator}; its counts come with the results",
         now=now,
         generation=generation,
     )

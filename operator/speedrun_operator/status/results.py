@@ -7,7 +7,7 @@ from typing import Any
 
 from speedrun_operator.api import ConditionType, Results, SpeedrunJobStatus
 from speedrun_operator.status.conditions import set_condition
-from speedrun_operator.status.decision import Decision, Note
+from speedrun_operator.status.decision import Decision, Failure, Note, fail
 
 
 def results_from_json(text: str, url: str) -> Results:
@@ -39,6 +39,19 @@ def published(current: SpeedrunJobStatus, results: Results, *, now: str) -> Deci
         generation=status.observed_generation,
     )
     return Decision(status, notes=(Note("Normal", "ResultsPublished", status.message),))
+
+
+def trainer_failed(current: SpeedrunJobStatus, text: str, url: str, *, now: str) -> Decision:
+    """The trainer could not train at all and said why (``contract.OutputLayout.failure``): Failed for good,
+    once, with its message (a broken model's file, line and error)."""
+    try:
+        record = json.loads(text)
+        failure = Failure(str(record["reason"]), str(record["message"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        failure = Failure("TrainerFailed", f"{url} is not a failure record ({exc!r})")
+    status = current.model_copy(deep=True)
+    fail(status, failure, generation=status.observed_generation, now=now)
+    return Decision(status, notes=(Note("Warning", failure.reason, failure.message),))
 
 
 def unreadable(current: SpeedrunJobStatus, url: str, error: Exception, *, now: str) -> Decision:

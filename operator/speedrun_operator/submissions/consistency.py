@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from speedrun_operator.api import SpeedrunJob
-from speedrun_operator.runinfo import compute_run_info
+from speedrun_operator.runinfo import ModelCounts, compute_run_info
 from speedrun_operator.runinfo.keys import C4_EN_BPB, REQUIRED_RUN_INFO_KEYS
 
 REL_TOL = 1e-9
@@ -72,7 +72,10 @@ def check_run_info(info: Mapping[str, Any], job: SpeedrunJob, prefix: str = "") 
     for key in REQUIRED_RUN_INFO_KEYS:
         checker.present(key)
     spec = job.spec
-    expected = compute_run_info(spec)
+    counts = _custom_counts(info, checker) if spec.model.is_custom else None
+    if spec.model.is_custom and counts is None:
+        return checker.problems
+    expected = compute_run_info(spec, counts)
     chips = spec.resources.num_chips
     peak = spec.resources.peak_flops_per_device
 
@@ -108,6 +111,29 @@ def check_run_info(info: Mapping[str, Any], job: SpeedrunJob, prefix: str = "") 
     checker.string("run_completion_timestamp")
     checker.string("wandb_run_link", nullable=True)
     return checker.problems
+
+
+def _custom_counts(info: Mapping[str, Any], checker: _Checker) -> ModelCounts | None:
+    """A custom model's counts are its code's, which the results record: the rest is checked against them.
+    Its code's digest must be recorded too."""
+    code = info.get("model_code")
+    digest = code.get("digest") if isinstance(code, dict) else None
+    if not (isinstance(digest, str) and digest.startswith("sha256:")):
+        checker.problems.append(
+            Problem(checker.prefix + "model_code.digest", show(digest), "the code's sha256:<hex> digest")
+        )
+    parameters: Any = info.get("model_size")
+    per_token: Any = info.get("model_flops_per_token")
+    if not (_is_int(parameters) and _is_number(per_token)):
+        checker.problems.append(
+            Problem(
+                checker.prefix + "model_flops_per_token",
+                show(per_token),
+                "a number: a custom model's FLOPs per token, as its code counts them",
+            )
+        )
+        return None
+    return ModelCounts(parameters=int(parameters), flops_per_token=float(per_token))
 
 
 class _Checker:
