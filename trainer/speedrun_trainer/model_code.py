@@ -148,13 +148,13 @@ def _build_config(module: ModuleType, code: ModelCode, folder: Path | None) -> A
         known = sorted(
             attr
             for attr, value in vars(module).items()
-            if isinstance(value, type) and issubclass(value, LmConfig)
+            if isinstance(value, type) and issubclass(value, LmConfig) and value.__module__ == module.__name__
         )
         has = f"; it defines {', '.join(known)}" if known else "; it defines no LmConfig subclass"
         raise CodeError(f"{where}: module {code.module} has no class {code.config_class}{has}")
     if not isinstance(cls, type) or not issubclass(cls, LmConfig):
         raise CodeError(f"{where}: {code.config_class} is not a subclass of Levanter's LmConfig")
-    return _call(lambda: cls(**code.config), folder, f"{code.config_class}(**code.config)")
+    return _call(lambda: cls(**code.config), folder, f"{where}: {code.config_class}(**code.config)")
 
 
 def _call(fn: Any, folder: Path | None, what: str) -> Any:
@@ -168,14 +168,18 @@ def _call(fn: Any, folder: Path | None, what: str) -> Any:
 
 
 def _located(exc: BaseException, folder: Path | None, what: str | None = None) -> str:
-    """``file:line: Type: message`` at the deepest frame in the code's folder (else the deepest frame)."""
+    """``file:line: Type: message`` at the deepest frame in the code's folder; without one (the code is on
+    the image, or a library refused what the code asked), ``what`` names the call, else the deepest frame."""
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [frame for frame in frames if folder is not None and _under(frame.filename, folder)]
-    chosen = ours or list(frames)
-    place = f"{_relative(chosen[-1].filename, folder)}:{chosen[-1].lineno}" if chosen else (what or "code")
+    if ours:
+        place = f"{_relative(ours[-1].filename, folder)}:{ours[-1].lineno}"
+    elif what is not None:
+        place = what
+    else:
+        place = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "code"
     text = " ".join(str(exc).split())
-    prefix = f"{what}: " if what and not ours else ""
-    return f"{place}: {prefix}{type(exc).__name__}: {text}" if text else f"{place}: {type(exc).__name__}"
+    return f"{place}: {type(exc).__name__}: {text}" if text else f"{place}: {type(exc).__name__}"
 
 
 def _under(filename: str | None, folder: Path) -> bool:
@@ -248,7 +252,7 @@ def load_job_model(
     try:
         loaded = load_model(code, seq_len=seq_len, vocab_size=vocab_size)
     except CodeError as exc:
-        logger.error("[%s] the model's code is broken: %s", where, exc)
+        logger.info("[%s] the model's code is broken: %s", where, exc)
         storage.write_text_atomic(failure_url, json.dumps({"reason": CODE_ERROR, "message": str(exc)}) + "\n")
         raise
     _remove(failure_url)

@@ -34,7 +34,7 @@ def info(file: Path, as_json: bool) -> None:
     code = code_counts(file, job) if job.spec.model.is_custom else None
     run_info = compute_run_info(job.spec, code.counts if code is not None else None)
     if as_json:
-        extra = {"code_digest": code.digest, "code_files": code.files} if code is not None else {}
+        extra = {"codeDigest": code.digest, "codeFiles": code.files} if code is not None else {}
         click.echo(
             json.dumps(
                 {"name": job.name, **run_info.model_dump(mode="json"), **extra}, indent=2, sort_keys=True
