@@ -1,6 +1,6 @@
 """What the operator has seen of the cluster around its jobs, kept in memory from its watches so a pass
-decides without reading: each job's latest RayJob, what blocks its Ray cluster, and which namespaces
-enforce Pod Security's restricted profile."""
+decides without reading: each job's latest RayJob, what blocks its Ray cluster, what Kueue's Workload says of
+a queued one, and which namespaces enforce Pod Security's restricted profile."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from speedrun_operator.status.blockers import Blocker, worst
+from speedrun_operator.status.queue import QueueState
 
 JobKey = tuple[str, str]
 """(namespace, SpeedrunJob name)."""
@@ -23,6 +24,9 @@ class ClusterView:
     _blockers: dict[JobKey, dict[str, Blocker]] = field(default_factory=dict)
     _restricted: set[str] = field(default_factory=set)
     _namespaces: set[str] = field(default_factory=set)
+    _workloads: dict[tuple[str, str], QueueState] = field(default_factory=dict)
+    """Kueue's Workloads, by (namespace, the RayJob they were made for)."""
+    _jobs_of_rayjobs: dict[tuple[str, str], JobKey] = field(default_factory=dict)
 
     def saw_rayjob(self, job: JobKey, rayjob: dict[str, Any] | None) -> None:
         with self._lock:
@@ -30,6 +34,26 @@ class ClusterView:
                 self._rayjobs.pop(job, None)
             else:
                 self._rayjobs[job] = rayjob
+                self._jobs_of_rayjobs[(job[0], rayjob["metadata"]["name"])] = job
+
+    def job_of_rayjob(self, namespace: str, rayjob: str) -> JobKey | None:
+        with self._lock:
+            return self._jobs_of_rayjobs.get((namespace, rayjob))
+
+    def saw_workload(self, namespace: str, rayjob: str, state: QueueState | None) -> bool:
+        """Note what Kueue's Workload for ``rayjob`` says; True when that changed."""
+        with self._lock:
+            key = (namespace, rayjob)
+            before = self._workloads.get(key)
+            if state is None:
+                self._workloads.pop(key, None)
+            else:
+                self._workloads[key] = state
+            return before != state
+
+    def workload(self, namespace: str, rayjob: str) -> QueueState | None:
+        with self._lock:
+            return self._workloads.get((namespace, rayjob))
 
     def rayjob(self, job: JobKey) -> dict[str, Any] | None:
         with self._lock:
@@ -72,5 +96,9 @@ class ClusterView:
 
     def forget(self, job: JobKey) -> None:
         with self._lock:
-            self._rayjobs.pop(job, None)
+            rayjob = self._rayjobs.pop(job, None)
             self._blockers.pop(job, None)
+            if rayjob is not None:
+                key = (job[0], rayjob["metadata"]["name"])
+                self._jobs_of_rayjobs.pop(key, None)
+                self._workloads.pop(key, None)

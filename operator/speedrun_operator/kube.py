@@ -81,6 +81,7 @@ class Kind:
 
 
 RAYJOB = Kind("ray.io", "v1", "rayjobs")
+WORKLOAD = Kind("kueue.x-k8s.io", "v1beta2", "workloads")
 SPEEDRUNJOB = Kind(GROUP, VERSION, PLURAL)
 SPEEDRUNLADDER = Kind(GROUP, VERSION, LADDER_PLURAL)
 
@@ -106,6 +107,9 @@ class KubeCluster:
 
     def delete_rayjob(self, namespace: str, name: str) -> None:
         RAYJOB.delete(self._api, namespace, name)
+
+    def patch_workload(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        WORKLOAD.patch(self._api, namespace, name, patch)
 
     def get_speedrunjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         return SPEEDRUNJOB.get(self._api, namespace, name)

@@ -54,6 +54,9 @@ class Cluster(Protocol):
 
     def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
 
+    def patch_workload(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch one of Kueue's Workloads (its spec.active: a queued run's suspend)."""
+
     def delete_rayjob(self, namespace: str, name: str) -> None: ...
 
     def namespace_labels(self, namespace: str) -> dict[str, str]: ...
@@ -207,13 +210,16 @@ def _observe(
     ctx: Context, body: dict[str, Any], rayjob: dict[str, Any] | None, status: SpeedrunJobStatus, now: str
 ) -> Decision:
     spec = body.get("spec") or {}
+    queued = bool(spec.get("queueName"))
+    name = status.ray_job_name
     return observed(
         rayjob,
         status,
         suspended_by_user=bool(spec.get("suspend")),
-        queued=bool(spec.get("queueName")),
+        queued=queued,
         now=now,
         blocker=ctx.view.blocker((_namespace(body), body["metadata"]["name"])),
+        queue=ctx.view.workload(_namespace(body), name) if queued and name else None,
     )
 
 
@@ -245,13 +251,21 @@ def _layout(ctx: Context, body: dict[str, Any]) -> OutputLayout:
 
 
 def suspend_changed(ctx: Context, body: dict[str, Any], suspend: bool) -> None:
-    """Pass spec.suspend on to the RayJob; KubeRay tears the cluster down or brings it back."""
+    """Pass spec.suspend on: to the RayJob (KubeRay tears the cluster down or brings it back), or for a
+    queued run to Kueue, which owns its RayJob's suspend (``edits.suspend_patches``)."""
     with ctx.memory.lock(body["metadata"].get("uid", "")):
         body = ctx.memory.fresher(body)
         old = stored_status(body)
         if not old.ray_job_name or old.phase.terminal:
             return
-        ctx.cluster.patch_rayjob(_namespace(body), old.ray_job_name, {"spec": {"suspend": suspend}})
+        namespace = _namespace(body)
+        queue = (body.get("spec") or {}).get("queueName")
+        workload = ctx.view.workload(namespace, old.ray_job_name) if queue else None
+        patches = edits.suspend_patches(suspend, queue, workload.name if workload else None)
+        if patches.workload is not None and workload is not None:
+            ctx.cluster.patch_workload(namespace, workload.name, patches.workload)
+        if patches.rayjob is not None:
+            ctx.cluster.patch_rayjob(namespace, old.ray_job_name, patches.rayjob)
         _write(ctx, body, old, edits.suspend_passed_on(old, generation=body["metadata"].get("generation")))
 
 

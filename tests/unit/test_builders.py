@@ -160,6 +160,24 @@ def test_a_queued_run_is_created_suspended_for_kueue_to_admit() -> None:
     assert rayjob_for("marin-hello-world-a100.yaml", suspend=True)["spec"]["suspend"] is True
 
 
+def test_a_queued_run_its_user_suspended_joins_its_queue_only_when_resumed() -> None:
+    rayjob = rayjob_for("marin-hello-world-a100.yaml", queueName="research", suspend=True)
+    assert "kueue.x-k8s.io/queue-name" not in rayjob["metadata"]["labels"]
+    assert rayjob["spec"]["suspend"] is True
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_example_queued_meets_kueues_rules_for_rayjobs(path: Path) -> None:
+    """Kueue 0.17's RayJob webhook refuses a queued RayJob that keeps its cluster, uses an existing one,
+    autoscales, has over 7 worker groups or a worker group named head (pkg/controller/jobs/rayjob)."""
+    spec = rayjob_for(path.name, queueName="research")["spec"]
+    assert spec["shutdownAfterJobFinishes"] is True and "clusterSelector" not in spec
+    cluster = spec["rayClusterSpec"]
+    assert not cluster.get("enableInTreeAutoscaling")
+    groups = [group["groupName"] for group in cluster["workerGroupSpecs"]]
+    assert 1 <= len(groups) <= 7 and "head" not in groups
+
+
 def test_the_output_prefix_comes_from_the_spec_or_the_operator_default() -> None:
     default_env = {v["name"]: v.get("value") for v in container(worker(rayjob_for("tpu-v4-8.yaml")))["env"]}
     assert default_env["SPEEDRUN_OUTPUT"] == "gs://speedruns/runs"

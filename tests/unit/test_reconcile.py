@@ -25,6 +25,7 @@ from speedrun_operator.reconcile import (
     suspend_changed,
 )
 from speedrun_operator.status.blockers import Blocker
+from speedrun_operator.status.queue import QueueState
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +66,16 @@ class FakeCluster:
 
     def patch_rayjob(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.calls.append(f"patch rayjob {name}")
-        self.rayjobs[name]["spec"].update(patch["spec"])
+        self.rayjobs[name]["spec"].update(patch.get("spec", {}))
+        labels = self.rayjobs[name]["metadata"].setdefault("labels", {})
+        for key, value in patch.get("metadata", {}).get("labels", {}).items():
+            if value is None:
+                labels.pop(key, None)
+            else:
+                labels[key] = value
+
+    def patch_workload(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.calls.append(f"patch workload {name} {json.dumps(patch, sort_keys=True)}")
 
     def delete_rayjob(self, namespace: str, name: str) -> None:
         self.calls.append(f"delete rayjob {name}")
@@ -411,3 +421,37 @@ def test_a_job_entering_running_exposes_its_accelerators_hours_at_zero_so_its_en
     reconcile(context(cluster), job, rayjob=rayjob_with("Running", "RUNNING"))
     assert cluster.status["phase"] == Phase.RUNNING
     assert REGISTRY.get_sample_value("speedrun_accelerator_hours_total", {"accelerator": "A40"}) == 0.0
+
+
+def queued_job(cluster: FakeCluster, ctx: Context) -> dict[str, Any]:
+    reconcile(ctx, stored(queueName="team-a"))
+    return stored(cluster.status, cluster.version, queueName="team-a")
+
+
+PENDING_WORKLOAD = QueueState("rayjob-srj-tiny-abc", reason="Pending", message="insufficient unused quota")
+
+
+def test_a_queued_job_shows_what_kueues_workload_says_from_the_view() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    job = queued_job(cluster, ctx)
+    ctx.view.saw_workload("team-a", "srj-tiny", PENDING_WORKLOAD)
+    reconcile(ctx, job, rayjob={**rayjob_with("Suspended"), "spec": {"suspend": True}})
+    assert (cluster.status["phase"], cluster.status["reason"]) == (Phase.QUEUED, "WaitingForAdmission")
+    assert "insufficient unused quota" in cluster.status["message"]
+
+
+def test_suspending_a_queued_job_deactivates_its_workload_and_leaves_the_rayjob_to_kueue() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    job = queued_job(cluster, ctx)
+    ctx.view.saw_workload("team-a", "srj-tiny", PENDING_WORKLOAD)
+    cluster.calls.clear()
+    suspend_changed(ctx, job, True)
+    suspend_changed(ctx, job, False)
+    assert [c for c in cluster.calls if not c.startswith("patch status")] == [
+        'patch workload rayjob-srj-tiny-abc {"spec": {"active": false}}',
+        'patch workload rayjob-srj-tiny-abc {"spec": {"active": true}}',
+        "patch rayjob srj-tiny",
+    ]
+    assert cluster.rayjobs["srj-tiny"]["spec"]["suspend"] is True, "only Kueue unsuspends a queued RayJob"

@@ -8,6 +8,7 @@ from speedrun_operator.api.refs import EnvVar, SecretKeyRef, Toleration
 from speedrun_operator.api.resources import CpuResources, GpuResources, ResourcesSpec, TpuResources
 from speedrun_operator.api.spec import Author, SpeedrunJobSpec, TrackingSpec
 from speedrun_operator.api.status import (
+    Admission,
     Condition,
     ConditionType,
     Phase,
@@ -28,6 +29,7 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "Admission",
     "Author",
     "BatchScheduleStep",
     "Condition",

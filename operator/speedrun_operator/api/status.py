@@ -37,6 +37,8 @@ class ConditionType(StrEnum):
     SPEC_DRIFT = "SpecDrift"
     FITTED = "Fitted"
     """A SpeedrunLadder's rungs have a power-law fit."""
+    ADMITTED = "Admitted"
+    """Kueue admitted the run (only for a run with spec.queueName)."""
 
 
 class Condition(ApiModel):
@@ -130,6 +132,19 @@ class Results(ApiModel):
         )
 
 
+class Admission(ApiModel):
+    """Where Kueue admitted the run: its ClusterQueue, the flavors of each pod set, and when."""
+
+    cluster_queue: ShortText = Field(description="The ClusterQueue that admitted the run.")
+    flavors: dict[ShortText, ShortText] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Pod set (head, the worker group) -> the ResourceFlavor(s) Kueue assigned it.",
+    )
+    admitted_at: ShortText | None = Field(default=None, description="When Kueue admitted it (RFC 3339).")
+    workload: ShortText = Field(description="Kueue's Workload for the run's RayJob.")
+
+
 class SpeedrunJobStatus(MutableApiModel):
     """Observed state, written by the operator and the trainer. Never edit by hand."""
 
@@ -152,6 +167,14 @@ class SpeedrunJobStatus(MutableApiModel):
         "cluster. Read it with: speedrun logs NAMESPACE/NAME.",
     )
     attempts: int | None = Field(default=None, description="Ray clusters started so far (1 + retries).")
+    admission: Admission | None = Field(
+        default=None, description="Kueue's admission of a queued run (spec.queueName), while admitted."
+    )
+    preemptions: int | None = Field(
+        default=None,
+        description="Times Kueue preempted the run for a higher-priority one; it resumes from its latest "
+        "checkpoint when admitted again.",
+    )
     start_time: ShortText | None = Field(default=None, description="When the run started (RFC 3339).")
     completion_time: ShortText | None = Field(default=None, description="When it succeeded or failed.")
     progress: Progress | None = Field(default=None, description="Training progress from the trainer.")

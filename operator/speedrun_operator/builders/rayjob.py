@@ -67,7 +67,8 @@ def build_rayjob(
     pod is admitted there; such a job is submitted in K8sJobMode, by a submitter pod of ours."""
     spec = job.spec
     labels = child_labels(job.name)
-    if spec.queue_name:
+    if spec.queue_name and not spec.suspend:
+        # A run suspended by its user joins its queue when resumed (status/edits.py: suspend_patches).
         labels[KUEUE_QUEUE_LABEL] = spec.queue_name
     rayjob_spec: dict[str, Any] = {
         "entrypoint": trainer_entrypoint(job),

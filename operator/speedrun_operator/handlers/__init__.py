@@ -4,6 +4,6 @@ The admission webhook (``handlers.webhook``) registers only when imported, which
 --webhook-port`` does: kopf refuses to start with admission handlers and no webhook server.
 """
 
-from speedrun_operator.handlers import creation, health, ladder, lifecycle, startup, sync
+from speedrun_operator.handlers import creation, health, ladder, lifecycle, queue, startup, sync
 
-__all__ = ["creation", "health", "ladder", "lifecycle", "startup", "sync"]
+__all__ = ["creation", "health", "ladder", "lifecycle", "queue", "startup", "sync"]

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from speedrun_operator.api import ConditionType, Phase, SpeedrunJobStatus
+from speedrun_operator.api import Admission, ConditionType, Phase, SpeedrunJobStatus
 from speedrun_operator.status.blockers import Blocker
-from speedrun_operator.status.conditions import find
+from speedrun_operator.status.conditions import find, set_condition
 from speedrun_operator.status.decision import ConditionChange, Decision, Failure, fail, set_phase
+from speedrun_operator.status.queue import QueueState
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,11 @@ RULES: dict[str, Rule] = {
 }
 
 
-def ray_state(deployment: str, job_status: str, *, suspended_by_user: bool, queued: bool) -> str:
-    """One of ``RULES``' keys, or ``Failed``."""
+def ray_state(
+    deployment: str, job_status: str, *, suspended_by_user: bool, queued: bool, admitted: bool = False
+) -> str:
+    """One of ``RULES``' keys, or ``Failed``. ``admitted``: Kueue admitted a queued run (its RayJob is
+    unsuspended and about to start its cluster)."""
     if deployment == "Complete" and job_status == "SUCCEEDED":
         return "Succeeded"
     if deployment in {"Failed", "ValidationFailed"} or (
@@ -91,7 +95,7 @@ def ray_state(deployment: str, job_status: str, *, suspended_by_user: bool, queu
         return "Failed"
     if suspended_by_user or deployment in {"Suspending", "Suspended"}:
         return "Queued" if queued and not suspended_by_user else "Suspended"
-    if queued and deployment in {"", "New"}:
+    if queued and not admitted and deployment in {"", "New"}:
         return "Queued"
     if deployment == "Running":
         return "Training" if job_status == "RUNNING" else "Submitting"
@@ -128,9 +132,11 @@ def observed(
     queued: bool,
     now: str,
     blocker: Blocker | None = None,
+    queue: QueueState | None = None,
 ) -> Decision:
-    """The status a SpeedrunJob should have given its RayJob (None when it no longer exists), and what keeps
-    its cluster from starting, if anything does (``blockers``)."""
+    """The status a SpeedrunJob should have given its RayJob (None when it no longer exists), what keeps
+    its cluster from starting, if anything does (``blockers``), and for a queued run what Kueue says of it
+    (its Workload, once Kueue made one)."""
     status = current.model_copy(deep=True)
     generation = current.observed_generation
     if current.phase.terminal:
@@ -146,7 +152,10 @@ def observed(
     status.attempts = 1 + int(ray.get("failed") or 0) if ray else status.attempts
     ray_reason, ray_message = ray.get("reason") or "", ray.get("message") or ""
 
-    state = ray_state(deployment, job_status, suspended_by_user=suspended_by_user, queued=queued)
+    admitted = queue is not None and queue.admitted
+    state = ray_state(
+        deployment, job_status, suspended_by_user=suspended_by_user, queued=queued, admitted=admitted
+    )
     if state == "Failed":
         why = ray_reason or (
             "ValidationFailed" if deployment == "ValidationFailed" else f"Job{job_status.title()}"
@@ -157,18 +166,80 @@ def observed(
 
     if state == "ClusterStarting" and blocker is None and current.reason == "RayJobCreated":
         return Decision(status)  # the same story: the cluster it created is still starting
+    if queue is not None:
+        _admission(status, queue, generation=generation, now=now)
     rule = _blocked(blocker) if state == "ClusterStarting" and blocker is not None else RULES[state]
+    if state == "Queued" and queue is not None:
+        rule = _queued(queue)
+        if queue.preempted and current.reason != PREEMPTED:
+            status.preemptions = (status.preemptions or 0) + 1
     context = {
         "blocker": blocker.message if blocker else "",
         "cluster": status.ray_cluster_name,
         "attempts": status.attempts,
         "ray_reason": ray_reason or "no reason given",
         "ray_message": ray_message or "starting a new Ray cluster",
+        "kueue_reason": queue.reason if queue else "",
+        "kueue_message": queue.message if queue else "",
     }
     _apply(rule, context, status, generation=generation, now=now)
     if state == "Succeeded":
         status.completion_time = status.completion_time or ray.get("endTime") or now
     return Decision(status, rayjob_succeeded=state == "Succeeded")
+
+
+PREEMPTED = "Preempted"
+WAITING_FOR_ADMISSION = "WaitingForAdmission"
+
+
+def _queued(queue: QueueState) -> Rule:
+    """Queued, in Kueue's words: still waiting for quota, or preempted and waiting to be admitted again."""
+    if queue.preempted:
+        return Rule(
+            Phase.QUEUED,
+            PREEMPTED,
+            "preempted by Kueue: {kueue_message}; queued again, it resumes from its latest checkpoint when "
+            "admitted",
+            (
+                (
+                    ConditionType.RUNNING,
+                    "False",
+                    PREEMPTED,
+                    "preempted by Kueue; waiting to be admitted again",
+                ),
+                (ConditionType.CLUSTER_READY, "False", PREEMPTED, "Kueue suspended the run's RayJob"),
+            ),
+        )
+    return Rule(
+        Phase.QUEUED,
+        WAITING_FOR_ADMISSION,
+        "waiting for Kueue to admit the run ({kueue_reason}): {kueue_message}",
+    )
+
+
+def _admission(status: SpeedrunJobStatus, queue: QueueState, *, generation: int | None, now: str) -> None:
+    """The Admitted condition and ``status.admission`` follow the Workload."""
+    if queue.admitted and queue.cluster_queue:
+        status.admission = Admission(
+            cluster_queue=queue.cluster_queue,
+            flavors=queue.flavors,
+            admitted_at=queue.admitted_at,
+            workload=queue.name,
+        )
+        flavors = ", ".join(f"{podset}: {flavor}" for podset, flavor in sorted(queue.flavors.items()))
+        change: ConditionChange = (
+            ConditionType.ADMITTED,
+            "True",
+            "Admitted",
+            f"admitted by ClusterQueue {queue.cluster_queue} ({flavors})",
+        )
+    else:
+        status.admission = None
+        change = (ConditionType.ADMITTED, "False", queue.reason, queue.message)
+    type_, value, why, text = change
+    status.conditions = set_condition(
+        status.conditions, type_, value, why, text, now=now, generation=generation
+    )
 
 
 def _deleted(rayjob_name: str | None) -> Failure:
