@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from speedrun_operator.api import GROUP, PLURAL, VERSION, SpeedrunJob, parse_job
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.cli.model_code import use_local_code
 from speedrun_operator.manifests import load_job
+
+if TYPE_CHECKING:
+    from speedrun_trainer.runner import TrainResult
 
 
 @click.command()
@@ -53,17 +56,18 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
     attempt = new_attempt_id()
     layout = contract.OutputLayout(output=resolve_output(job, output), job=job.name)
     where = f"{job.namespace}/{job.name}"
+    result: TrainResult | None = None
     if on_ray:
         from speedrun_trainer.ray_dispatch import train_on_workers
 
         with kept_log(layout.log(attempt, contract.DRIVER_LOG), where), _ends_on_broken_code(layout):
             result = train_on_workers(job, output, ref, attempt=attempt)
+    else:
+        status = StatusReporter(ref, api) if ref is not None else None
+        with kept_log(layout.log(attempt, contract.host_log(0)), where), _ends_on_broken_code(layout):
+            result = train_job(job, output=output, status=status, attempt=attempt)
+    if result is not None:
         click.echo(f"results: {result.results_url}")
-        return
-    status = StatusReporter(ref, api) if ref is not None else None
-    with kept_log(layout.log(attempt, contract.host_log(0)), where), _ends_on_broken_code(layout):
-        result = train_job(job, output=output, status=status, attempt=attempt)
-    click.echo(f"results: {result.results_url}")
 
 
 @contextmanager
