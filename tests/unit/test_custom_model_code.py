@@ -202,6 +202,17 @@ def test_a_syntax_error_names_the_file_and_line(code_dir: Path) -> None:
     assert load_error("broken_syntax") == "broken_syntax.py:3: SyntaxError: invalid syntax"
 
 
+def test_errors_in_a_mounted_configmap_name_its_files_not_the_links_behind_them(code_dir: Path) -> None:
+    data = code_dir / "..2026_12_02_03_00_00.1"
+    write_module(data, "mounted_mod", "import os\nimport not_on_this_node\n")
+    (code_dir / "..data").symlink_to(data.name)
+    (code_dir / "mounted_mod.py").symlink_to(Path("..data") / "mounted_mod.py")
+    assert (
+        load_error("mounted_mod")
+        == "mounted_mod.py:2: ModuleNotFoundError: No module named 'not_on_this_node'"
+    )
+
+
 def test_an_import_that_fails_names_the_line_that_imports(code_dir: Path) -> None:
     write_module(code_dir, "broken_import", "import os\nimport no_such_module_here\n")
     assert load_error("broken_import") == (

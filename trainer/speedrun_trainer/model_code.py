@@ -112,7 +112,7 @@ def model_counts(config: Any, vocab_size: int, folder: Path | None = None) -> Mo
 
 def _import(name: str, folder: Path | None) -> ModuleType:
     if folder is not None:
-        where = str(folder.resolve())
+        where = os.path.abspath(folder)
         loaded = sys.modules.get(name)
         if loaded is not None and _under(getattr(loaded, "__file__", None), folder):
             return loaded  # imported once already; importing again would register its config twice
@@ -183,19 +183,21 @@ def _located(exc: BaseException, folder: Path | None, what: str | None = None) -
 
 
 def _under(filename: str | None, folder: Path) -> bool:
-    if not filename:
-        return False
-    try:
-        Path(filename).resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
+    return bool(filename) and _relative_to(str(filename), folder) is not None
 
 
 def _relative(filename: str, folder: Path | None) -> str:
-    if folder is not None and _under(filename, folder):
-        return Path(filename).resolve().relative_to(folder.resolve()).as_posix()
-    return filename
+    relative = _relative_to(filename, folder) if folder is not None else None
+    return relative if relative is not None else filename
+
+
+def _relative_to(filename: str, folder: Path) -> str | None:
+    """The path of ``filename`` under ``folder``, symbolic links not followed: a mounted ConfigMap's files
+    are links into a hidden ``..<timestamp>`` folder, and the user knows them by their own names."""
+    try:
+        return Path(os.path.abspath(filename)).relative_to(os.path.abspath(folder)).as_posix()
+    except ValueError:
+        return None
 
 
 def _where(module: ModuleType, folder: Path | None) -> str:
