@@ -114,7 +114,9 @@ class ParallelBlock(eqx.Module):
     def init(config: ParallelLlamaConfig, *, key) -> ParallelBlock:
         k_attn, k_mlp = jrandom.split(key)
         return ParallelBlock(
-            config.norm(), Attention.init(config.attention(), key=k_attn), SquaredReluMlp.init(config, key=k_mlp)
+            config.norm(),
+            Attention.init(config.attention(), key=k_attn),
+            SquaredReluMlp.init(config, key=k_mlp),
         )
 
     def __call__(
@@ -144,9 +146,9 @@ class ParallelLlamaModel(LmHeadModel[ParallelLlamaConfig]):
     def init(cls, Vocab: Axis, config: ParallelLlamaConfig, *, key) -> ParallelLlamaModel:
         k_emb, k_blocks, k_head = jrandom.split(key, 3)
         embeddings = hnn.Embedding.init(Vocab, config.Embed, key=k_emb)
-        blocks = Stacked.init(config.Layers, ParallelBlock, gradient_checkpointing=config.gradient_checkpointing)(
-            config, key=shaped_rng_split(k_blocks, config.num_layers)
-        )
+        blocks = Stacked.init(
+            config.Layers, ParallelBlock, gradient_checkpointing=config.gradient_checkpointing
+        )(config, key=shaped_rng_split(k_blocks, config.num_layers))
         lm_head = (
             None
             if config.tie_word_embeddings
