@@ -290,6 +290,8 @@ def _write(ctx: Context, body: dict[str, Any], old: SpeedrunJobStatus, decision:
     after = new.model_dump(mode="json", exclude_none=True, exclude={"progress"})
     before = old.model_dump(mode="json", exclude_none=True, exclude={"progress"})
     changed = {key: value for key, value in after.items() if before.get(key) != value}
+    # A field the decision cleared (a queued run's admission once preempted) goes: null in a merge patch.
+    changed.update({key: None for key in before if key not in after})
     if changed:
         ctx.memory.remember(ctx.cluster.patch_status(namespace, name, changed))
     if decision.teardown and new.ray_job_name:

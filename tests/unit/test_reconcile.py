@@ -455,3 +455,18 @@ def test_suspending_a_queued_job_deactivates_its_workload_and_leaves_the_rayjob_
         "patch rayjob srj-tiny",
     ]
     assert cluster.rayjobs["srj-tiny"]["spec"]["suspend"] is True, "only Kueue unsuspends a queued RayJob"
+
+
+def test_a_preempted_job_loses_its_admission_on_the_stored_status() -> None:
+    cluster = FakeCluster()
+    ctx = context(cluster)
+    job = queued_job(cluster, ctx)
+    admitted = QueueState("wl", admitted=True, cluster_queue="gpus", flavors={"gpu-a100": "a100"})
+    ctx.view.saw_workload("team-a", "srj-tiny", admitted)
+    reconcile(ctx, job, rayjob=rayjob_with("Running", "RUNNING"))
+    assert cluster.status["admission"]["clusterQueue"] == "gpus"
+    ctx.view.saw_workload("team-a", "srj-tiny", QueueState("wl", reason="Preempted", preempted=True))
+    job = stored(cluster.status, cluster.version, queueName="team-a")
+    reconcile(ctx, job, rayjob={**rayjob_with("Suspending"), "spec": {"suspend": True}})
+    assert cluster.status["reason"] == "Preempted" and cluster.status["preemptions"] == 1
+    assert cluster.status["admission"] is None, "cleared with null in the merge patch"
