@@ -224,7 +224,10 @@ def _convert(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
         else:
             out[key] = value
     if node.get("type") == "object" and isinstance(node.get("additionalProperties"), dict):
-        out["additionalProperties"] = _convert(node["additionalProperties"], definitions)
+        values = _convert(node["additionalProperties"], definitions)
+        # {} (any value) is not structural; x-kubernetes-preserve-unknown-fields says it instead.
+        if values:
+            out["additionalProperties"] = values
     if "enum" in out and "type" not in out:
         out["type"] = "string"
     return out
