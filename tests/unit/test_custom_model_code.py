@@ -93,6 +93,16 @@ def test_the_crd_refuses_what_pydantic_refuses_for_custom_models() -> None:
     assert "size() == 1" in code["x-kubernetes-validations"][0]["rule"]
     assert code["properties"]["config"]["x-kubernetes-preserve-unknown-fields"] is True
     assert any("has(self.train.seqLen)" in r["rule"] for r in spec["x-kubernetes-validations"])
+    ladder = crd.build_ladder_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    for model in (
+        ladder["properties"]["base"]["properties"]["model"],
+        ladder["properties"]["rungs"]["items"]["properties"]["model"],
+    ):
+        assert model["properties"]["code"]["properties"]["config"] == {
+            "description": code["properties"]["config"]["description"],
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
 
 
 def test_the_operator_mounts_the_code_configmap_into_the_head_and_every_worker() -> None:

@@ -7,9 +7,9 @@ trainer imports it, builds the config and reports the parameters and FLOPs the c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, JsonValue, StringConstraints, field_validator, model_validator
+from pydantic import Field, JsonValue, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from speedrun_operator.api.base import ApiModel, DnsName, Url
 from speedrun_operator.api.cel import rule, validations
@@ -33,9 +33,11 @@ class CodeConfigMap(ApiModel):
     )
 
 
-def _free_form(schema: dict[str, Any]) -> None:
-    schema.pop("additionalProperties", None)
-    schema["x-kubernetes-preserve-unknown-fields"] = True
+CodeConfig = Annotated[
+    dict[str, JsonValue],
+    # Any JSON object: the structural schema keeps what it does not know (it cannot say "any value" itself).
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]
 
 
 class ModelCode(ApiModel):
@@ -69,9 +71,8 @@ class ModelCode(ApiModel):
     config_class: ClassName = Field(
         description="The LmConfig subclass in that module the model is built from, e.g. ParallelLlamaConfig."
     )
-    config: dict[str, JsonValue] = Field(
+    config: CodeConfig = Field(
         default_factory=dict,
-        json_schema_extra=_free_form,
         description="Keyword arguments of configClass, by its own (Python) field names, e.g. "
         "{hidden_dim: 64, num_layers: 2}. Unset fields take the class's defaults.",
     )
