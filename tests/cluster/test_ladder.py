@@ -175,3 +175,18 @@ def test_suspending_a_ladder_suspends_its_rungs_and_deleting_it_deletes_them(
     )
     cluster.kubectl("delete", "speedrunladder", LADDER, "-n", ns, "--wait=true", "--timeout=60s")
     wait_for(lambda: not rung_jobs(cluster, ns), what="the rungs garbage-collected", timeout=90)
+
+
+@pytest.mark.parametrize("part", ["base", "rung"])
+def test_the_api_server_refuses_a_ladder_with_custom_model_code(
+    part: str, speedrun_crd: ClusterFixture, cluster_namespace: str
+) -> None:
+    manifest = example_manifest("ladders/adamw-llama-scaling-v5p-32.yaml")
+    target = manifest["spec"]["base"] if part == "base" else manifest["spec"]["rungs"][1]
+    target["model"] = {"family": "custom", "code": {"image": True, "module": "mine", "configClass": "My"}}
+    manifest["spec"]["base"]["train"]["seqLen"] = 64
+    refused = speedrun_crd.kubectl(
+        "create", "-n", cluster_namespace, "-f", "-", input=json.dumps(manifest), check=False
+    )
+    assert refused.returncode != 0
+    assert "a ladder's rungs cannot run custom model code yet" in refused.stderr, refused.stderr

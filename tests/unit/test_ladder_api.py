@@ -159,6 +159,22 @@ def test_rung_names_are_folder_names_and_distinct(tmp_path: Path) -> None:
     assert "rung names must differ; 300m appears more than once" in errors_of(manifest, tmp_path)
 
 
+CUSTOM_MODEL = {"family": "custom", "code": {"image": True, "module": "mine", "configClass": "MyConfig"}}
+
+
+@pytest.mark.parametrize(("part", "named"), [("base", "base"), ("rung", "rungs[300m]")])
+def test_custom_model_code_is_refused_in_one_line_naming_where_it_is(
+    part: str, named: str, tmp_path: Path
+) -> None:
+    manifest = example()
+    target = manifest["spec"]["base"] if part == "base" else manifest["spec"]["rungs"][1]
+    target["model"] = dict(CUSTOM_MODEL)
+    manifest["spec"]["base"].setdefault("train", {})["seqLen"] = 64
+    stderr = errors_of(manifest, tmp_path)
+    assert f"{named}.model.family: a ladder's rungs cannot run custom model code yet" in stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) <= 2
+
+
 def test_validate_warns_when_no_rung_would_be_listed_on_the_scaling_board(tmp_path: Path) -> None:
     manifest = example()
     manifest["spec"]["rungs"] = manifest["spec"]["rungs"][:3]

@@ -96,6 +96,12 @@ class LadderRung(PartialSpec):  # type: ignore[misc,valid-type]
         return value
 
 
+CUSTOM_CODE_REFUSED = (
+    "a ladder's rungs cannot run custom model code yet (their counts, which a ladder plans and fits by, come "
+    "from the code where it runs): submit each size as a SpeedrunJob"
+)
+
+
 class SpeedrunLadderSpec(ApiModel):
     """A scaling ladder: who, what it tries, the spec its rungs share, the rungs, how many run at once."""
 
@@ -105,7 +111,13 @@ class SpeedrunLadderSpec(ApiModel):
                 {
                     "rule": "self.rungs.all(r, self.rungs.exists_one(s, s.name == r.name))",
                     "message": "rungs: each rung needs a name of its own",
-                }
+                },
+                {
+                    "rule": "self.rungs.all(r, !has(r.model) || !has(r.model.family) || "
+                    "r.model.family != 'custom') && (!has(self.base) || !has(self.base.model) || "
+                    "!has(self.base.model.family) || self.base.model.family != 'custom')",
+                    "message": CUSTOM_CODE_REFUSED,
+                },
             ]
         }
     }
@@ -131,6 +143,14 @@ class SpeedrunLadderSpec(ApiModel):
     suspend: bool = Field(
         default=False, description="Suspend every rung (and start no new one), or resume them."
     )
+
+    @model_validator(mode="after")
+    def _no_custom_code(self) -> SpeedrunLadderSpec:
+        parts = [("base", self.base), *((f"rungs[{rung.name}]", rung) for rung in self.rungs)]
+        for where, part in parts:
+            if getattr(getattr(part, "model", None), "family", None) == "custom":
+                raise ValueError(f"{where}.model.family: {CUSTOM_CODE_REFUSED}")
+        return self
 
     @model_validator(mode="after")
     def _distinct_names(self) -> SpeedrunLadderSpec:
