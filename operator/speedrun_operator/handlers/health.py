@@ -8,8 +8,9 @@ from typing import Any
 
 import kopf
 
-from speedrun_operator import metrics, reconcile
+from speedrun_operator import reconcile
 from speedrun_operator.builders.labels import JOB_LABEL, MANAGED_BY, OPERATOR_NAME
+from speedrun_operator.handlers.sync import reconcile_from_view
 from speedrun_operator.status import blockers
 
 
@@ -34,14 +35,8 @@ def _saw(
 ) -> None:
     ctx: reconcile.Context = memo.context
     job = (body.metadata.namespace or "default", body.metadata.labels.get(JOB_LABEL, ""))
-    if not ctx.view.saw_blocker(job, source, found):
-        return
-    parent = next(iter(speedrunjobs.get(job, [])), None)
-    if parent is None:
-        return
-    with metrics.RECONCILE_SECONDS.labels(handler="cluster_health").time():
-        known = ctx.view.rayjob(job)
-        reconcile.reconcile(ctx, parent, rayjob=reconcile.READ if known is None else known)
+    if ctx.view.saw_blocker(job, source, found):
+        reconcile_from_view(ctx, speedrunjobs, job, "cluster_health")
 
 
 @kopf.on.event("", "v1", "namespaces")

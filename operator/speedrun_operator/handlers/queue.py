@@ -8,8 +8,9 @@ from typing import Any
 
 import kopf
 
-from speedrun_operator import metrics, reconcile
+from speedrun_operator import reconcile
 from speedrun_operator.builders.names import rayjob_name
+from speedrun_operator.handlers.sync import reconcile_from_view
 from speedrun_operator.status import queue
 
 WORKLOADS = ("kueue.x-k8s.io", "v1beta2", "workloads")
@@ -30,10 +31,4 @@ def workload_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **k
     job = ctx.view.job_of_rayjob(namespace, rayjob)
     if job is None:
         return  # its RayJob's first event has not come yet; that event's pass reads the view
-    speedrunjobs: kopf.Index[Any, Any] = kwargs["speedrunjobs"]
-    parent = next(iter(speedrunjobs.get(job, [])), None)
-    if parent is None:
-        return
-    with metrics.RECONCILE_SECONDS.labels(handler="workload_changed").time():
-        known = ctx.view.rayjob(job)
-        reconcile.reconcile(ctx, parent, rayjob=reconcile.READ if known is None else known)
+    reconcile_from_view(ctx, kwargs["speedrunjobs"], job, "workload_changed")

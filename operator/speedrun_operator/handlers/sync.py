@@ -50,6 +50,19 @@ def speedrunjobs(namespace: str | None, name: str | None, body: kopf.Body, **_: 
     return {(namespace or "default", name): essentials(body)}
 
 
+def reconcile_from_view(
+    ctx: reconcile.Context, speedrunjobs: kopf.Index[Any, Any], job: tuple[str, str], handler: str
+) -> None:
+    """A pass for ``job`` after something beside its RayJob changed what the view says of it (a blocker, a
+    Workload): the parent from the index, the RayJob from the view (read when the view has none yet)."""
+    parent = next(iter(speedrunjobs.get(job, [])), None)
+    if parent is None:
+        return
+    with metrics.RECONCILE_SECONDS.labels(handler=handler).time():
+        known = ctx.view.rayjob(job)
+        reconcile.reconcile(ctx, parent, rayjob=reconcile.READ if known is None else known)
+
+
 @kopf.on.event("ray.io", "v1", "rayjobs", labels={MANAGED_BY: OPERATOR_NAME})
 def rayjob_changed(body: kopf.Body, event: kopf.RawEvent, memo: kopf.Memo, **kwargs: Any) -> None:
     speedrunjobs: kopf.Index[Any, Any] = kwargs["speedrunjobs"]  # the index above, by its function's name
