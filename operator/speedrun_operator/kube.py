@@ -7,12 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
-from speedrun_operator import kube_client, metrics, storage
+from speedrun_operator import metrics, storage
 from speedrun_operator.api import GROUP, PLURAL, VERSION
 from speedrun_operator.api.ladder import LADDER_PLURAL
+from speedrun_operator.kube_client import MERGE_PATCH, ApiError, KubeApi, custom_path
 from speedrun_operator.reconcile import AlreadyExists
 
 FIELD_MANAGER = "speedrun-operator"
@@ -30,54 +28,46 @@ class Kind:
     version: str
     plural: str
 
-    def get(self, api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(self, api: KubeApi, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = _counted(
-                "get", self.plural, api.get_namespaced_custom_object, *self._at(namespace), name
-            )
-        except ApiException as exc:
+            found: dict[str, Any] = _counted("get", self.plural, api, "GET", self._path(namespace, name))
+        except ApiError as exc:
             if exc.status == 404:
                 return None
             raise
         return found
 
-    def create(self, api: client.CustomObjectsApi, body: dict[str, Any]) -> None:
+    def create(self, api: KubeApi, body: dict[str, Any]) -> None:
         """Raises AlreadyExists when an object of that name exists."""
         namespace = body["metadata"]["namespace"]
         try:
-            _counted("create", self.plural, api.create_namespaced_custom_object, *self._at(namespace), body)
-        except ApiException as exc:
+            _counted("create", self.plural, api, "POST", self._path(namespace), body)
+        except ApiError as exc:
             if exc.status == 409:
                 raise AlreadyExists(f"{namespace}/{body['metadata']['name']}") from None
             raise
 
-    def patch(self, api: client.CustomObjectsApi, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        _counted("patch", self.plural, api.patch_namespaced_custom_object, *self._at(namespace), name, patch)
+    def patch(self, api: KubeApi, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        _counted("patch", self.plural, api, "PATCH", self._path(namespace, name), patch, MERGE_PATCH)
 
-    def patch_status(
-        self, api: client.CustomObjectsApi, namespace: str, name: str, status: dict[str, Any]
-    ) -> dict[str, Any]:
+    def patch_status(self, api: KubeApi, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource; returns the object as stored now."""
+        path = self._path(namespace, name) + "/status"
         stored: dict[str, Any] = _counted(
-            "patch",
-            f"{self.plural}/status",
-            api.patch_namespaced_custom_object_status,
-            *self._at(namespace),
-            name,
-            {"status": status},
+            "patch", f"{self.plural}/status", api, "PATCH", path, {"status": status}, MERGE_PATCH
         )
         return stored
 
-    def delete(self, api: client.CustomObjectsApi, namespace: str, name: str) -> None:
+    def delete(self, api: KubeApi, namespace: str, name: str) -> None:
         """Gone already counts as deleted."""
         try:
-            _counted("delete", self.plural, api.delete_namespaced_custom_object, *self._at(namespace), name)
-        except ApiException as exc:
+            _counted("delete", self.plural, api, "DELETE", self._path(namespace, name))
+        except ApiError as exc:
             if exc.status != 404:
                 raise
 
-    def _at(self, namespace: str) -> tuple[str, str, str, str]:
-        return self.group, self.version, namespace, self.plural
+    def _path(self, namespace: str, name: str = "") -> str:
+        return custom_path(self.group, self.version, namespace, self.plural, name)
 
 
 RAYJOB = Kind("ray.io", "v1", "rayjobs")
@@ -90,10 +80,7 @@ class KubeCluster:
     def __init__(self, events: EventSink, *, connections: int) -> None:
         """``connections``: the connection pool's size; at least the handler threads, or handlers wait
         for connections and each one over the pool pays a new TLS handshake."""
-        self._api: client.CustomObjectsApi = kube_client.custom_objects_api(
-            FIELD_MANAGER, pool_size=connections
-        )
-        self._core = client.CoreV1Api(self._api.api_client)
+        self._api = KubeApi(FIELD_MANAGER, pool_size=connections)
         self._events = events
 
     def get_rayjob(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -127,8 +114,8 @@ class KubeCluster:
         return SPEEDRUNLADDER.patch_status(self._api, namespace, name, status)
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
-        found = _counted("get", "namespaces", self._core.read_namespace, namespace)
-        return dict(found.metadata.labels or {})
+        found = _counted("get", "namespaces", self._api, "GET", f"/api/v1/namespaces/{namespace}")
+        return dict(found["metadata"].get("labels") or {})
 
     def post_event(self, job: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self._events(job, type_, reason, message)
@@ -137,13 +124,15 @@ class KubeCluster:
         return storage.read_text(url)
 
 
-def get_speedrunjob(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+def get_speedrunjob(api: KubeApi, namespace: str, name: str) -> dict[str, Any] | None:
     return SPEEDRUNJOB.get(api, namespace, name)
 
 
-def _counted(verb: str, resource: str, call: Callable[..., Any], *args: Any) -> Any:
+def _counted(
+    verb: str, resource: str, api: KubeApi, method: str, path: str, body: Any = None, content: str = ""
+) -> Any:
     try:
-        return call(*args)
-    except ApiException as exc:
+        return api.request(method, path, body, content_type=content or "application/json")
+    except ApiError as exc:
         metrics.API_ERRORS.labels(verb=verb, resource=resource, code=str(exc.status)).inc()
         raise

@@ -6,22 +6,20 @@ import logging
 import socket
 
 import pytest
-from kubernetes import client
 
 from speedrun_operator.api import Progress
+from speedrun_operator.kube_client import Credentials, KubeApi
 from speedrun_trainer.status_reporter import JobRef, StatusReporter
 
 pytestmark = pytest.mark.unit
 
 
-def unreachable_api() -> client.CustomObjectsApi:
+def unreachable_api() -> KubeApi:
     """A real client aimed at a loopback port nothing listens on: every call fails as an outage would."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    configuration = client.Configuration(host=f"http://127.0.0.1:{port}")
-    configuration.retries = 0
-    return client.CustomObjectsApi(client.ApiClient(configuration))
+    return KubeApi("test", retries=0, credentials=lambda: Credentials(server=f"http://127.0.0.1:{port}"))
 
 
 PROGRESS = Progress(step=1, total_steps=2, display="1/2 (50%)", updated_at="2026-11-25T21:00:00Z")

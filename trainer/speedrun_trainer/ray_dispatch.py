@@ -131,13 +131,13 @@ def _train_on_this_host(
     # Runs inside a Ray worker process on a worker pod, with the pod's env (the job's secrets among it).
     from speedrun_trainer.kept_log import kept_log
     from speedrun_trainer.runner import configure_logging, resolve_output, train_job
-    from speedrun_trainer.status_reporter import StatusReporter, custom_objects_api
+    from speedrun_trainer.status_reporter import StatusReporter, kube_api
 
     configure_logging()
     storage.configure_process()
     job = parse_job(manifest)
     ref = report_to or JobRef.from_env()
-    status = StatusReporter(ref, custom_objects_api()) if ref is not None else None
+    status = StatusReporter(ref, kube_api()) if ref is not None else None
     layout = contract.OutputLayout(output=resolve_output(job, output), job=job.name)
     with kept_log(layout.log(attempt, contract.host_log(index)), f"{job.namespace}/{job.name}"):
         return train_job(

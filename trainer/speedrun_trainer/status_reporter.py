@@ -16,6 +16,7 @@ from typing import Any
 
 from speedrun_operator.api import GROUP, PLURAL, VERSION, Progress
 from speedrun_operator.contract import JOB_NAME_ENV, JOB_NAMESPACE_ENV
+from speedrun_operator.kube_client import MERGE_PATCH, KubeApi, custom_path
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +41,13 @@ FIELD_MANAGER = "speedrun-trainer"
 """How the API server's managedFields name the trainer's status writes (after the user agent)."""
 
 
-def custom_objects_api() -> Any:
+def kube_api() -> KubeApi:
     """The pod's service account when in a cluster, else KUBECONFIG (or ~/.kube/config)."""
-    from speedrun_operator import kube_client
-
-    kube_client.load_config()
-    return kube_client.custom_objects_api(FIELD_MANAGER)
+    return KubeApi(FIELD_MANAGER)
 
 
 class StatusReporter:
-    def __init__(self, job: JobRef, api: Any, min_interval: float = MIN_INTERVAL) -> None:
+    def __init__(self, job: JobRef, api: KubeApi, min_interval: float = MIN_INTERVAL) -> None:
         self._job = job
         self._api = api
         self._min_interval = min_interval
@@ -95,9 +93,8 @@ class StatusReporter:
 
     def _patch(self, status: dict[str, Any]) -> bool:
         try:
-            self._api.patch_namespaced_custom_object_status(
-                GROUP, VERSION, self._job.namespace, PLURAL, self._job.name, {"status": status}
-            )
+            path = custom_path(GROUP, VERSION, self._job.namespace, PLURAL, self._job.name) + "/status"
+            self._api.request("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
         except Exception as exc:
             logger.warning("[%s] could not patch status (%s); training goes on", self._job, _short(exc))
             return False

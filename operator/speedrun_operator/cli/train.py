@@ -13,6 +13,7 @@ from speedrun_operator import contract
 from speedrun_operator.api import GROUP, PLURAL, VERSION, SpeedrunJob, parse_job
 from speedrun_operator.cli.errors import exit_on_manifest_error
 from speedrun_operator.cli.model_code import use_local_code
+from speedrun_operator.kube_client import KubeApi, custom_path
 from speedrun_operator.manifests import load_job
 
 if TYPE_CHECKING:
@@ -39,18 +40,18 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
         raise click.UsageError("give a FILE or --job NAMESPACE/NAME (one of them)")
     from speedrun_trainer.kept_log import kept_log
     from speedrun_trainer.runner import configure_logging, resolve_output, train_job
-    from speedrun_trainer.status_reporter import JobRef, StatusReporter, custom_objects_api
+    from speedrun_trainer.status_reporter import JobRef, StatusReporter, kube_api
     from speedrun_trainer.step_log import new_attempt_id
 
     configure_logging()
     ref = _parse_ref(job_ref) if job_ref is not None else JobRef.from_env()
-    api = custom_objects_api() if ref is not None else None
+    api = kube_api() if ref is not None else None
     if file is not None:
         with exit_on_manifest_error():
             job = load_job(file)
         use_local_code(file, job)
     else:
-        assert ref is not None
+        assert ref is not None and api is not None
         job = _read_job(api, ref.namespace, ref.name)
 
     attempt = new_attempt_id()
@@ -63,7 +64,7 @@ def train(file: Path | None, job_ref: str | None, output: str | None, on_ray: bo
         with kept_log(layout.log(attempt, contract.DRIVER_LOG), where), _ends_on_broken_code(layout):
             result = train_on_workers(job, output, ref, attempt=attempt)
     else:
-        status = StatusReporter(ref, api) if ref is not None else None
+        status = StatusReporter(ref, api) if ref is not None and api is not None else None
         with kept_log(layout.log(attempt, contract.host_log(0)), where), _ends_on_broken_code(layout):
             result = train_job(job, output=output, status=status, attempt=attempt)
     if result is not None:
@@ -95,6 +96,5 @@ def _parse_ref(value: str) -> Any:
     return JobRef(namespace, name)
 
 
-def _read_job(api: Any, namespace: str, name: str) -> SpeedrunJob:
-    obj = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    return parse_job(obj)
+def _read_job(api: KubeApi, namespace: str, name: str) -> SpeedrunJob:
+    return parse_job(api.request("GET", custom_path(GROUP, VERSION, namespace, PLURAL, name)))

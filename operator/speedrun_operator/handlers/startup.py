@@ -15,13 +15,11 @@ from speedrun_operator.handlers.events import post
 from speedrun_operator.kube import KubeCluster
 from speedrun_operator.reconcile import Context
 from speedrun_operator.reconcile_ladder import LadderContext
-from speedrun_operator.webhook_tls import write_self_signed
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config: OperatorConfig = memo.get("config") or OperatorConfig.from_env()
-    kube_client.load_config()
     cluster = KubeCluster(post, connections=config.worker_threads)
     memo.context = Context(cluster=cluster, config=config)
     memo.ladders = LadderContext(cluster=cluster, config=config)
@@ -32,13 +30,30 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Log
         prefix="speedrun.marin.community", key="last-handled-configuration"
     )
     settings.watching.server_timeout = 300
-    # Handlers are sync (the Kubernetes client blocks); kopf's default pool is cores + 4 threads.
+    # Handlers are sync (our API client blocks); kopf's default pool is cores + 4 threads.
     settings.execution.max_workers = config.worker_threads
     settings.peering.lifetime = config.peering_lifetime_seconds
     if config.webhook_port is not None:
         _serve_admission(settings, config)
     metrics.serve(config.metrics_port, config.listen_address)
     logger.info("metrics on :%d; default image %s", config.metrics_port, config.default_image)
+
+
+@kopf.on.login()
+def login(**_: Any) -> kopf.ConnectionInfo:
+    """kopf's watches use the credentials our own client does (kopf's fallbacks would import the official
+    client, or not find the API server by its in-cluster environment)."""
+    creds = kube_client.load_credentials()
+    return kopf.ConnectionInfo(
+        server=creds.server,
+        ca_path=creds.ca_file,
+        ca_data=creds.ca_pem,
+        insecure=creds.insecure,
+        token=creds.token,
+        certificate_path=creds.cert_file,
+        private_key_path=creds.key_file,
+        default_namespace=creds.namespace,
+    )
 
 
 def _serve_admission(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
@@ -51,6 +66,9 @@ def _serve_admission(settings: kopf.OperatorSettings, config: OperatorConfig) ->
     if config.webhook_cert_dir is not None:
         cert, key = config.webhook_cert_dir / "tls.crt", config.webhook_cert_dir / "tls.key"
     else:
+        # cryptography is 9 MiB of the operator's memory: only an operator that signs its own loads it.
+        from speedrun_operator.webhook_tls import write_self_signed
+
         cert, key = write_self_signed(host, Path(tempfile.mkdtemp(prefix="speedrun-webhook-")))
         # kopf keeps the ValidatingWebhookConfiguration of this name pointing at the server, with its CA.
         settings.admission.managed = "speedrun.marin.community"

@@ -61,20 +61,17 @@ def from_cluster(namespace: str, name: str) -> Submission:
 
 def stored_job(namespace: str, name: str) -> dict[str, Any]:
     """A SpeedrunJob as the API server holds it, through the user's kubeconfig; ExportError saying why not."""
-    # The Kubernetes client takes a second to import: only this path pays for it.
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config import ConfigException
     from urllib3.exceptions import HTTPError
 
-    from speedrun_operator import kube, kube_client
+    from speedrun_operator import kube
+    from speedrun_operator.kube_client import ApiError, ConfigError, KubeApi
 
     where = f"{namespace}/{name}"
     try:
-        kube_client.load_config()
-        found = kube.get_speedrunjob(kube_client.custom_objects_api(kube.FIELD_MANAGER), namespace, name)
-    except ConfigException as exc:
+        found = kube.get_speedrunjob(KubeApi(kube.FIELD_MANAGER), namespace, name)
+    except ConfigError as exc:
         raise ExportError([f"{where}: no Kubernetes configuration ({exc})"]) from None
-    except ApiException as exc:
+    except ApiError as exc:
         raise ExportError([f"{where}: the API server answered {exc.status} {exc.reason}"]) from None
     except HTTPError as exc:
         raise ExportError([f"{where}: cannot reach the API server ({exc})"]) from None

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import fsspec
 
-from speedrun_operator.api import GROUP, VERSION, InvalidSpeedrunJob
-from speedrun_operator.api.ladder import LADDER_PLURAL, WAITING
+from speedrun_operator.api import InvalidSpeedrunJob
+from speedrun_operator.api.ladder import WAITING
 from speedrun_operator.contract import RESULTS_FILE, join
 from speedrun_operator.ladder.rungs import parse_ladder
 from speedrun_operator.reconcile_ladder import stored_ladder_status
@@ -48,27 +48,22 @@ def from_folder(url: str) -> LadderSubmission:
 def from_cluster(namespace: str, name: str) -> LadderSubmission | None:
     """The ladder of that name on the API server with each rung's submission; None when there is none.
     Raises ExportError while a rung has no results."""
-    # The Kubernetes client takes a second to import: only this path pays for it.
-    from kubernetes.client.exceptions import ApiException
-    from kubernetes.config import ConfigException
     from urllib3.exceptions import HTTPError
 
-    from speedrun_operator import kube, kube_client
+    from speedrun_operator import kube
+    from speedrun_operator.kube_client import ApiError, ConfigError, KubeApi
 
     where = f"{namespace}/{name}"
     try:
-        kube_client.load_config()
-        api = kube_client.custom_objects_api(kube.FIELD_MANAGER)
-        found = api.get_namespaced_custom_object(GROUP, VERSION, namespace, LADDER_PLURAL, name)
-    except ConfigException as exc:
+        found = kube.SPEEDRUNLADDER.get(KubeApi(kube.FIELD_MANAGER), namespace, name)
+    except ConfigError as exc:
         raise ExportError([f"{where}: no Kubernetes configuration ({exc})"]) from None
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
+    except ApiError as exc:
         raise ExportError([f"{where}: the API server answered {exc.status} {exc.reason}"]) from None
     except HTTPError as exc:
         raise ExportError([f"{where}: cannot reach the API server ({exc})"]) from None
-    assert isinstance(found, dict)
+    if found is None:
+        return None
     try:
         ladder, rungs = parse_ladder(found)
     except InvalidSpeedrunJob as exc:
