@@ -2,39 +2,45 @@
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import version
 
 import click
 
 from speedrun_operator import storage
-from speedrun_operator.cli import (
-    crd,
-    export,
-    import_cmd,
-    info,
-    leaderboard,
-    logs,
-    operator_cmd,
-    run,
-    train,
-    validate,
-)
+
+COMMANDS = {
+    "info": "info:info",
+    "validate": "validate:validate",
+    "crd": "crd:crd",
+    "operator": "operator_cmd:operator",
+    "run": "run:run",
+    "train": "train:train",
+    "export": "export:export",
+    "logs": "logs:logs",
+    "leaderboard": "leaderboard:leaderboard_command",
+    "import": "import_cmd:import_command",
+}
+"""Each command, as ``module:function`` under speedrun_operator.cli."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (or the help lists it): the operator's
+    long-lived process keeps none of the other commands' code (4 MiB, rich among it)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, name = COMMANDS[cmd_name].split(":")
+        command: click.Command = getattr(importlib.import_module(f"speedrun_operator.cli.{module}"), name)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version("speedrun-operator"), prog_name="speedrun")
 def main() -> None:
     """Run Marin speedruns: on this machine (speedrun run) or as Kubernetes SpeedrunJobs."""
     storage.configure_process()
-
-
-main.add_command(info.info)
-main.add_command(validate.validate)
-main.add_command(crd.crd)
-main.add_command(operator_cmd.operator)
-main.add_command(run.run)
-main.add_command(train.train)
-main.add_command(export.export)
-main.add_command(logs.logs)
-main.add_command(leaderboard.leaderboard_command)
-main.add_command(import_cmd.import_command)
