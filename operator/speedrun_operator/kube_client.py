@@ -188,6 +188,21 @@ def _file(data: str | None) -> str | None:
     return str(path)
 
 
+def ssl_context(creds: Credentials) -> ssl.SSLContext:
+    """Checks the server by the credentials' CA (else the system's); presents their client certificate."""
+    context = ssl.create_default_context(cafile=creds.ca_file, cadata=creds.ca_pem)
+    if creds.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if creds.cert_file:
+        context.load_cert_chain(creds.cert_file, creds.key_file)
+    return context
+
+
+def auth_headers(creds: Credentials) -> dict[str, str]:
+    return {"Authorization": f"Bearer {creds.token}"} if creds.token else {}
+
+
 class KubeApi:
     """A connection pool to the API server; keep one: each new connection pays a TLS handshake. A 401
     loads the credentials again once (ServiceAccount tokens rotate, exec plugins' tokens expire)."""
@@ -209,15 +224,9 @@ class KubeApi:
         self._pool = self._connect(self.credentials)
 
     def _connect(self, creds: Credentials) -> urllib3.PoolManager:
-        context = ssl.create_default_context(cafile=creds.ca_file, cadata=creds.ca_pem)
-        if creds.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if creds.cert_file:
-            context.load_cert_chain(creds.cert_file, creds.key_file)
         return urllib3.PoolManager(
             maxsize=self._pool_size,
-            ssl_context=context,
+            ssl_context=ssl_context(creds),
             retries=self._retries,
             timeout=urllib3.Timeout(connect=10.0, read=60.0),
         )
@@ -229,9 +238,7 @@ class KubeApi:
         cannot be reached."""
         for attempt in range(2):
             creds, pool = self.credentials, self._pool
-            headers = {"Accept": "application/json", "User-Agent": self._user_agent}
-            if creds.token:
-                headers["Authorization"] = f"Bearer {creds.token}"
+            headers = {"Accept": "application/json", "User-Agent": self._user_agent, **auth_headers(creds)}
             data = None
             if body is not None:
                 data = json.dumps(body).encode()

@@ -60,5 +60,5 @@ def operator(
         namespaces=list(namespaces),
         clusterwide=not namespaces,
         liveness_endpoint=liveness,
-        memo=kopf.Memo(config=config),
+        memo=kopf.Memo(config=config, namespaces=len(namespaces)),
     )
