@@ -52,7 +52,7 @@ class Kind:
 
     def patch_status(self, api: KubeApi, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the status subresource; returns the object as stored now."""
-        path = self._path(namespace, name) + "/status"
+        path = self._path(namespace, name, "status")
         stored: dict[str, Any] = _counted(
             "patch", f"{self.plural}/status", api, "PATCH", path, {"status": status}, MERGE_PATCH
         )
@@ -66,8 +66,8 @@ class Kind:
             if exc.status != 404:
                 raise
 
-    def _path(self, namespace: str, name: str = "") -> str:
-        return custom_path(self.group, self.version, namespace, self.plural, name)
+    def _path(self, namespace: str, name: str = "", subresource: str = "") -> str:
+        return custom_path(self.group, self.version, namespace, self.plural, name, subresource)
 
 
 RAYJOB = Kind("ray.io", "v1", "rayjobs")
@@ -129,10 +129,16 @@ def get_speedrunjob(api: KubeApi, namespace: str, name: str) -> dict[str, Any] |
 
 
 def _counted(
-    verb: str, resource: str, api: KubeApi, method: str, path: str, body: Any = None, content: str = ""
+    verb: str,
+    resource: str,
+    api: KubeApi,
+    method: str,
+    path: str,
+    body: Any = None,
+    content_type: str = "application/json",
 ) -> Any:
     try:
-        return api.request(method, path, body, content_type=content or "application/json")
+        return api.request(method, path, body, content_type=content_type)
     except ApiError as exc:
         metrics.API_ERRORS.labels(verb=verb, resource=resource, code=str(exc.status)).inc()
         raise

@@ -267,7 +267,12 @@ def _error(response: urllib3.BaseHTTPResponse) -> ApiError:
     return ApiError(response.status, status.get("reason") or response.reason or "", status.get("message", ""))
 
 
-def custom_path(group: str, version_: str, namespace: str, plural: str, name: str = "") -> str:
-    """The REST path of a namespaced custom resource (the collection when ``name`` is empty)."""
-    base = f"/apis/{group}/{version_}/namespaces/{namespace}/{plural}"
-    return f"{base}/{name}" if name else base
+def custom_path(
+    group: str, version_: str, namespace: str, plural: str, name: str = "", subresource: str = ""
+) -> str:
+    """The REST path of a namespaced custom resource (the collection when ``name`` is empty), or of one of
+    its subresources (``status``)."""
+    path = f"/apis/{group}/{version_}/namespaces/{namespace}/{plural}"
+    if name:
+        path += f"/{name}"
+    return f"{path}/{subresource}" if subresource else path

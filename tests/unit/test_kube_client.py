@@ -70,12 +70,13 @@ def server() -> Iterator[ApiServer]:
 
 
 JOB = custom_path(GROUP, VERSION, "team-a", "speedrunjobs", "run-1")
+STATUS = custom_path(GROUP, VERSION, "team-a", "speedrunjobs", "run-1", "status")
 
 
 def test_a_call_sends_json_as_its_writer_with_the_token_and_returns_the_answer(server: ApiServer) -> None:
-    server.answers[JOB + "/status"] = [(200, {"status": {"phase": "Running"}})]
+    server.answers[STATUS] = [(200, {"status": {"phase": "Running"}})]
     api = KubeApi("speedrun-trainer", credentials=lambda: Credentials(server=server.url, token="t0ken"))
-    stored = api.request("PATCH", JOB + "/status", {"status": {"phase": "Running"}}, content_type=MERGE_PATCH)
+    stored = api.request("PATCH", STATUS, {"status": {"phase": "Running"}}, content_type=MERGE_PATCH)
     assert stored == {"status": {"phase": "Running"}}
     (sent,) = server.seen
     assert sent["method"] == "PATCH"

@@ -93,7 +93,7 @@ class StatusReporter:
 
     def _patch(self, status: dict[str, Any]) -> bool:
         try:
-            path = custom_path(GROUP, VERSION, self._job.namespace, PLURAL, self._job.name) + "/status"
+            path = custom_path(GROUP, VERSION, self._job.namespace, PLURAL, self._job.name, "status")
             self._api.request("PATCH", path, {"status": status}, content_type=MERGE_PATCH)
         except Exception as exc:
             logger.warning("[%s] could not patch status (%s); training goes on", self._job, _short(exc))
